@@ -1,0 +1,110 @@
+#include "client/catdog_client.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include "absl/time/clock.h"
+#include "server/status_conversion.h"
+
+namespace catdog::client {
+
+using server::FromGrpcStatus;
+
+std::unique_ptr<CatdogClient> CatdogClient::Connect(const std::string& target, absl::Duration timeout) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  return std::make_unique<CatdogClient>(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args), timeout);
+}
+
+CatdogClient::CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
+    : timeout_(timeout),
+      training_(v1::TrainingService::NewStub(channel)),
+      inference_(v1::InferenceService::NewStub(channel)),
+      models_(v1::ModelService::NewStub(channel)),
+      stats_(v1::StatsService::NewStub(channel)),
+      health_(grpc::health::v1::Health::NewStub(channel)) {}
+
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> CatdogClient::Call(
+    Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request) const {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  Response response;
+  const grpc::Status status = (stub.*method)(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::Job> CatdogClient::StartTraining(const v1::TrainingConfig& config) {
+  v1::StartTrainingRequest request;
+  *request.mutable_config() = config;
+  return Call(*training_, &v1::TrainingService::Stub::StartTraining, request);
+}
+
+absl::StatusOr<v1::Job> CatdogClient::GetJob(const std::string& job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  return Call(*training_, &v1::TrainingService::Stub::GetJob, request);
+}
+
+absl::StatusOr<std::vector<v1::Job>> CatdogClient::ListJobs(const std::vector<v1::JobState>& states) {
+  v1::ListJobsRequest request;
+  for (v1::JobState s : states) request.add_states(s);
+  auto response = Call(*training_, &v1::TrainingService::Stub::ListJobs, request);
+  if (!response.ok()) return response.status();
+  return std::vector<v1::Job>(response->jobs().begin(), response->jobs().end());
+}
+
+absl::StatusOr<v1::Job> CatdogClient::CancelJob(const std::string& job_id) {
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  return Call(*training_, &v1::TrainingService::Stub::CancelJob, request);
+}
+
+absl::Status CatdogClient::WatchJob(const std::string& job_id,
+                                    const std::function<void(const v1::JobEvent&)>& on_event) {
+  grpc::ClientContext context;  // no deadline: a job may run for hours
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = training_->WatchJob(&context, request);
+  v1::JobEvent event;
+  while (reader->Read(&event)) on_event(event);
+  return FromGrpcStatus(reader->Finish());
+}
+
+absl::StatusOr<v1::ClassifyResponse> CatdogClient::Classify(const v1::ClassifyRequest& request) {
+  return Call(*inference_, &v1::InferenceService::Stub::Classify, request);
+}
+
+absl::StatusOr<std::vector<v1::Model>> CatdogClient::ListModels(const std::string& job_id) {
+  v1::ListModelsRequest request;
+  request.set_job_id(job_id);
+  auto response = Call(*models_, &v1::ModelService::Stub::ListModels, request);
+  if (!response.ok()) return response.status();
+  return std::vector<v1::Model>(response->models().begin(), response->models().end());
+}
+
+absl::StatusOr<v1::Model> CatdogClient::GetServingModel() {
+  return Call(*models_, &v1::ModelService::Stub::GetServingModel, v1::GetServingModelRequest());
+}
+
+absl::StatusOr<v1::Model> CatdogClient::PromoteModel(const std::string& model_id) {
+  v1::PromoteModelRequest request;
+  request.set_model_id(model_id);
+  return Call(*models_, &v1::ModelService::Stub::PromoteModel, request);
+}
+
+absl::StatusOr<v1::Stats> CatdogClient::GetStats() {
+  return Call(*stats_, &v1::StatsService::Stub::GetStats, v1::GetStatsRequest());
+}
+
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CatdogClient::Health() {
+  auto response = Call(*health_, &grpc::health::v1::Health::Stub::Check, grpc::health::v1::HealthCheckRequest());
+  if (!response.ok()) return response.status();
+  return response->status();
+}
+
+}  // namespace catdog::client

@@ -1,0 +1,65 @@
+// A thin synchronous client over catdog's gRPC services, used by catdogctl,
+// the tests and the load generator. Errors come back as absl::Status with
+// the server's code and message (UNAVAILABLE when it cannot be reached).
+//
+// Thread-safe: gRPC stubs may be used from many threads at once.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "catdog/v1/catdog.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace catdog::client {
+
+class CatdogClient {
+ public:
+  // `target`: host:port. `timeout` bounds each unary call (not WatchJob).
+  static std::unique_ptr<CatdogClient> Connect(const std::string& target,
+                                               absl::Duration timeout = absl::Seconds(60));
+  CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
+
+  absl::StatusOr<v1::Job> StartTraining(const v1::TrainingConfig& config);
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::vector<v1::JobState>& states = {});
+  absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
+  // Calls `on_event` for each event (replay first, then live) until the job
+  // ends; returns the stream's final status.
+  absl::Status WatchJob(const std::string& job_id,
+                        const std::function<void(const v1::JobEvent&)>& on_event);
+
+  absl::StatusOr<v1::ClassifyResponse> Classify(const v1::ClassifyRequest& request);
+
+  absl::StatusOr<std::vector<v1::Model>> ListModels(const std::string& job_id = "");
+  absl::StatusOr<v1::Model> GetServingModel();
+  absl::StatusOr<v1::Model> PromoteModel(const std::string& model_id);
+
+  absl::StatusOr<v1::Stats> GetStats();
+  // grpc.health.v1 status of the whole server ("" service).
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health();
+
+ private:
+  // A unary call with this client's deadline; defined (and only used) in the .cc.
+  template <typename Stub, typename Request, typename Response>
+  absl::StatusOr<Response> Call(Stub& stub,
+                                grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                             Response*),
+                                const Request& request) const;
+
+  const absl::Duration timeout_;
+  std::unique_ptr<v1::TrainingService::Stub> training_;
+  std::unique_ptr<v1::InferenceService::Stub> inference_;
+  std::unique_ptr<v1::ModelService::Stub> models_;
+  std::unique_ptr<v1::StatsService::Stub> stats_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+}  // namespace catdog::client

@@ -1,0 +1,315 @@
+// catdogctl: the command line for catdogd.
+//
+// Exit codes: 0 success; 1 the server refused or failed the request, a
+// watched job did not succeed, or an image failed to classify; 2 bad usage;
+// 3 the server could not be reached.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
+#include "client/catdog_client.h"
+#include "client/preview.h"
+#include "client/render.h"
+#include "client/train_flags.h"
+#include "common/image_folder.h"
+#include "common/image_io.h"
+#include "server/proto_conversion.h"
+
+namespace catdog::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+
+struct Globals {
+  std::string server;
+  bool json = false;
+  double timeout_s = 60;
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "catdogctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
+               std::string(status.message()).c_str());
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kDeadlineExceeded) {
+    return kExitUnreachable;
+  }
+  if (status.code() == absl::StatusCode::kInvalidArgument) return kExitFailed;
+  return kExitFailed;
+}
+
+void Print(const std::string& text) {
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+}
+
+// Follows a job until it ends. Human view: one row per epoch and a
+// redrawn progress line on a terminal; --json: one event per line.
+int Watch(CatdogClient& client, const std::string& job_id, bool json) {
+  const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  bool header = false, progress_shown = false;
+  v1::JobState final_state = v1::JOB_STATE_UNSPECIFIED;
+  std::string final_error;
+  auto clear_progress = [&] {
+    if (progress_shown) Print("\r\033[K");
+    progress_shown = false;
+  };
+  const absl::Status status = client.WatchJob(job_id, [&](const v1::JobEvent& e) {
+    if (json) {
+      Print(ToJson(e) + "\n");
+    } else if (e.has_epoch()) {
+      clear_progress();
+      if (!header) Print(EpochHeader());
+      header = true;
+      Print(EpochRow(e.epoch()));
+    } else if (e.has_progress() && tty) {
+      Print("\r\033[K" + ProgressBar(e.progress()));
+      progress_shown = true;
+    } else if (e.has_test_evaluation()) {
+      clear_progress();
+      Print(EvalText(e.test_evaluation()));
+    } else if (e.has_state()) {
+      clear_progress();
+      Print(absl::StrFormat("[%s] %s%s\n", job_id, JobStateName(e.state().state()),
+                            e.state().error().empty() ? "" : ": " + e.state().error()));
+    }
+    if (e.has_state()) {
+      final_state = e.state().state();
+      final_error = e.state().error();
+    }
+  });
+  clear_progress();
+  if (!status.ok()) return Fail(status);
+  if (!json) {
+    absl::StatusOr<v1::Job> job = client.GetJob(job_id);
+    if (job.ok()) {
+      Print(absl::StrFormat("%s %s after %d epochs; best epoch %d, valid accuracy %.4f\n", job_id,
+                            JobStateName(job->state()), job->epochs_completed(), job->best_epoch(),
+                            job->best_valid_accuracy()));
+    }
+  }
+  return final_state == v1::SUCCEEDED ? kExitOk : kExitFailed;
+}
+
+std::vector<std::string> CollectImages(const std::vector<std::string>& inputs, absl::Status* error) {
+  std::vector<std::string> files;
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(input, ec)) {
+      std::vector<std::string> found;
+      for (auto it = fs::recursive_directory_iterator(input, ec); !ec && it != fs::recursive_directory_iterator();
+           it.increment(ec)) {
+        if (it->is_regular_file(ec) && common::HasImageExtension(it->path().string())) {
+          found.push_back(it->path().string());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(input, ec)) {
+      files.push_back(input);
+    } else {
+      *error = absl::NotFoundError(absl::StrCat("no such file or folder: ", input));
+      return {};
+    }
+  }
+  if (files.empty()) *error = absl::NotFoundError("no image files given");
+  return files;
+}
+
+int Classify(CatdogClient& client, const std::vector<std::string>& inputs, int batch, bool json) {
+  absl::Status error;
+  const std::vector<std::string> files = CollectImages(inputs, &error);
+  if (!error.ok()) return Fail(error);
+  int failures = 0;
+  v1::ClassifyResponse all;
+  for (size_t start = 0; start < files.size(); start += static_cast<size_t>(batch)) {
+    v1::ClassifyRequest request;
+    const size_t end = std::min(files.size(), start + static_cast<size_t>(batch));
+    for (size_t i = start; i < end; ++i) {
+      absl::StatusOr<std::string> bytes = common::ReadFileBytes(files[i]);
+      if (!bytes.ok()) return Fail(bytes.status());
+      v1::Image* image = request.add_images();
+      image->set_data(*std::move(bytes));
+      image->set_id(files[i]);
+    }
+    absl::StatusOr<v1::ClassifyResponse> response = client.Classify(request);
+    if (!response.ok()) return Fail(response.status());
+    for (const v1::ImageResult& r : response->results()) {
+      if (!r.error().empty()) {
+        ++failures;
+        if (!json) std::fprintf(stderr, "%s: ERROR %s\n", r.id().c_str(), r.error().c_str());
+      } else if (!json) {
+        Print(absl::StrFormat("%s\t%s\t%.4f\n", r.id(), r.label(), r.probabilities(r.class_index())));
+      }
+    }
+    if (json) {
+      all.mutable_results()->MergeFrom(response->results());
+      *all.mutable_class_names() = response->class_names();
+      all.set_model_id(response->model_id());
+    }
+  }
+  if (json) Print(ToJson(all) + "\n");
+  return failures == 0 ? kExitOk : kExitFailed;
+}
+
+template <typename T>
+int Show(const absl::StatusOr<T>& result, bool json, std::string (*render)(const T&)) {
+  if (!result.ok()) return Fail(result.status());
+  Print(json ? ToJson(*result) + "\n" : render(*result));
+  return kExitOk;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App app{"catdogctl: train, watch and query a catdog server"};
+  app.require_subcommand(1);
+  Globals g;
+  const char* env_server = std::getenv("CATDOG_SERVER");
+  g.server = env_server != nullptr && *env_server ? env_server : "localhost:50051";
+  app.add_option("--server", g.server, "catdogd address host:port (default $CATDOG_SERVER or localhost:50051)");
+  app.add_flag("--json", g.json, "machine-readable JSON output");
+  app.add_option("--timeout", g.timeout_s, "seconds per request (not for watch)")->capture_default_str();
+
+  // start-training
+  server::JobSpec spec;
+  bool no_promote = false, watch_after = false;
+  CLI::App* start = app.add_subcommand("start-training", "queue a training job on the server");
+  start->add_option("dataset", spec.config.dataset_root, "ImageFolder root, relative to the server's --data-root")
+      ->required();
+  AddTrainConfigFlags(*start, spec.config);
+  start->add_flag("--no-promote", no_promote, "do not serve the best checkpoint when the job succeeds");
+  start->add_flag("--watch", watch_after, "follow the job until it ends (exit 0 only if it succeeds)");
+
+  std::string job_id;
+  CLI::App* watch = app.add_subcommand("watch", "follow a job: epoch table, progress bar, summary");
+  watch->add_option("job", job_id, "job id")->required();
+  CLI::App* status = app.add_subcommand("status", "show one job");
+  status->add_option("job", job_id, "job id")->required();
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
+  cancel->add_option("job", job_id, "job id")->required();
+
+  std::vector<std::string> state_filter;
+  CLI::App* jobs = app.add_subcommand("jobs", "list jobs");
+  jobs->add_option("--state", state_filter, "only these states (QUEUED, RUNNING, SUCCEEDED, ...)");
+
+  std::vector<std::string> inputs;
+  int batch = 32;
+  CLI::App* classify = app.add_subcommand("classify", "classify image files or folders of images");
+  classify->add_option("inputs", inputs, "files or folders")->required();
+  classify->add_option("--batch", batch, "images per request")->capture_default_str()->check(CLI::Range(1, 100000));
+
+  std::string models_job;
+  CLI::App* models = app.add_subcommand("models", "list checkpoints (best and last per job)");
+  models->add_option("--job", models_job, "only this job's");
+  std::string model_id;
+  CLI::App* promote = app.add_subcommand("promote", "serve a checkpoint (JOB/best or JOB/last)");
+  promote->add_option("model", model_id, "model id as listed by `models`")->required();
+  CLI::App* serving = app.add_subcommand("serving", "show the model being served");
+  CLI::App* stats = app.add_subcommand("stats", "serving and job counters");
+  CLI::App* health = app.add_subcommand("health", "grpc.health.v1 check; exit 0 when SERVING");
+
+  std::string preview_dataset, preview_out;
+  PreviewOptions preview_options;
+  CLI::App* preview = app.add_subcommand("preview", "write a grid of random labelled training images (local)");
+  preview->add_option("dataset", preview_dataset, "local ImageFolder root")->required();
+  preview->add_option("--out", preview_out, "output image (.png or .jpg)")->required();
+  preview->add_option("--rows", preview_options.rows, "grid rows")->capture_default_str();
+  preview->add_option("--cols", preview_options.cols, "grid columns")->capture_default_str();
+  preview->add_option("--seed", preview_options.seed, "which images")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (*preview) {
+    const absl::Status s = WritePreviewGrid(preview_dataset, preview_out, preview_options);
+    if (!s.ok()) return Fail(s);
+    if (!g.json) Print(absl::StrFormat("wrote %s\n", preview_out));
+    return kExitOk;
+  }
+
+  std::unique_ptr<CatdogClient> client =
+      CatdogClient::Connect(g.server, absl::Milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
+  if (*start) {
+    spec.auto_promote = !no_promote;
+    absl::StatusOr<v1::Job> job = client->StartTraining(server::JobSpecToProto(spec));
+    if (!job.ok()) return Fail(job.status());
+    Print(g.json && !watch_after ? ToJson(*job) + "\n" : job->id() + "\n");
+    return watch_after ? Watch(*client, job->id(), g.json) : kExitOk;
+  }
+  if (*watch) return Watch(*client, job_id, g.json);
+  if (*status) return Show<v1::Job>(client->GetJob(job_id), g.json, &JobDetails);
+  if (*cancel) {
+    absl::StatusOr<v1::Job> job = client->CancelJob(job_id);
+    if (!job.ok()) return Fail(job.status());
+    Print(g.json ? ToJson(*job) + "\n"
+                 : absl::StrFormat("%s: %s\n", job_id,
+                                   job->state() == v1::RUNNING ? "stopping at the next batch"
+                                                               : JobStateName(job->state())));
+    return kExitOk;
+  }
+  if (*jobs) {
+    std::vector<v1::JobState> states;
+    for (const std::string& name : state_filter) {
+      v1::JobState s;
+      if (!v1::JobState_Parse(name, &s)) {
+        std::fprintf(stderr, "catdogctl: unknown state %s\n", name.c_str());
+        return kExitUsage;
+      }
+      states.push_back(s);
+    }
+    absl::StatusOr<std::vector<v1::Job>> list = client->ListJobs(states);
+    if (!list.ok()) return Fail(list.status());
+    if (g.json) {
+      v1::ListJobsResponse r;
+      for (const v1::Job& j : *list) *r.add_jobs() = j;
+      Print(ToJson(r) + "\n");
+    } else {
+      Print(JobsTable(*list));
+    }
+    return kExitOk;
+  }
+  if (*classify) return Classify(*client, inputs, batch, g.json);
+  if (*models) {
+    absl::StatusOr<std::vector<v1::Model>> list = client->ListModels(models_job);
+    if (!list.ok()) return Fail(list.status());
+    if (g.json) {
+      v1::ListModelsResponse r;
+      for (const v1::Model& m : *list) *r.add_models() = m;
+      Print(ToJson(r) + "\n");
+    } else {
+      Print(ModelsTable(*list));
+    }
+    return kExitOk;
+  }
+  if (*promote) return Show<v1::Model>(client->PromoteModel(model_id), g.json, &ModelDetails);
+  if (*serving) return Show<v1::Model>(client->GetServingModel(), g.json, &ModelDetails);
+  if (*stats) return Show<v1::Stats>(client->GetStats(), g.json, &StatsText);
+  if (*health) {
+    auto s = client->Health();
+    if (!s.ok()) return Fail(s.status());
+    const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*s);
+    Print(g.json ? absl::StrFormat("{\"status\":\"%s\"}\n", name) : name + "\n");
+    return *s == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitFailed;
+  }
+  return kExitUsage;
+}
+
+}  // namespace catdog::client
+
+int main(int argc, char** argv) { return catdog::client::Main(argc, argv); }

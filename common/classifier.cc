@@ -1,0 +1,68 @@
+#include "common/classifier.h"
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/checkpoint.h"
+#include "common/device.h"
+#include "common/image_io.h"
+#include "common/status_macros.h"
+#include "common/tensor_conversion.h"
+#include "common/torch_status.h"
+#include "common/transforms.h"
+
+namespace catdog::common {
+
+struct Classifier::State {
+  std::string path;
+  c10::Device device{c10::kCPU};
+  LoadedCheckpoint checkpoint;
+};
+
+Classifier::Classifier(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Classifier::~Classifier() = default;
+
+absl::StatusOr<std::unique_ptr<Classifier>> Classifier::Load(const std::string& path,
+                                                             const std::string& device) {
+  auto state = std::make_unique<State>();
+  state->path = path;
+  CATDOG_ASSIGN_OR_RETURN(state->device, ResolveDevice(device));
+  CATDOG_ASSIGN_OR_RETURN(state->checkpoint, LoadCheckpoint(path, state->device));
+  return std::unique_ptr<Classifier>(new Classifier(std::move(state)));
+}
+
+const ModelCard& Classifier::card() const { return state_->checkpoint.card; }
+const std::string& Classifier::path() const { return state_->path; }
+int Classifier::image_size() const { return card().preprocessing.image_size; }
+
+absl::StatusOr<cv::Mat> Classifier::Preprocess(std::string_view encoded) const {
+  CATDOG_ASSIGN_OR_RETURN(cv::Mat rgb, DecodeImage(encoded));
+  return Resize(rgb, image_size(), image_size());
+}
+
+absl::StatusOr<std::vector<Prediction>> Classifier::Predict(const std::vector<cv::Mat>& images) const {
+  if (images.empty()) return std::vector<Prediction>{};
+  for (const cv::Mat& img : images) {
+    if (img.rows != image_size() || img.cols != image_size() || img.type() != CV_8UC3) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Predict expects ", image_size(), "x", image_size(), " RGB uint8 images from Preprocess"));
+    }
+  }
+  return TorchCall("classify", [&]() -> std::vector<Prediction> {
+    torch::InferenceMode guard;
+    auto batch = ImagesToBatch(images, card().preprocessing).to(state_->device);
+    auto probs = torch::softmax(state_->checkpoint.model->forward(batch), 1).to(torch::kCPU).contiguous();
+    const int64_t n = probs.size(0), k = probs.size(1);
+    const float* p = probs.data_ptr<float>();
+    std::vector<Prediction> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      out[i].probabilities.assign(p + i * k, p + (i + 1) * k);
+      out[i].class_index = static_cast<int>(
+          std::max_element(out[i].probabilities.begin(), out[i].probabilities.end()) -
+          out[i].probabilities.begin());
+    }
+    return out;
+  });
+}
+
+}  // namespace catdog::common

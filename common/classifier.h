@@ -1,0 +1,53 @@
+// Serving-side model: a checkpoint loaded for inference, its preprocessing,
+// and a batched forward pass returning class probabilities. The header is
+// free of LibTorch so the server can hold classifiers without it.
+//
+// Thread-safe: Preprocess and Predict may be called concurrently (forward
+// runs in eval mode under InferenceMode; weights are never written).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "absl/status/statusor.h"
+#include "common/model_card.h"
+
+namespace catdog::common {
+
+struct Prediction {
+  int class_index = 0;
+  std::vector<float> probabilities;  // softmax, one per class
+};
+
+class Classifier {
+ public:
+  // `device`: auto | cpu | cuda | cuda:N. Errors as LoadCheckpoint / ResolveDevice.
+  static absl::StatusOr<std::unique_ptr<Classifier>> Load(const std::string& path,
+                                                          const std::string& device = "cpu");
+  ~Classifier();
+  Classifier(const Classifier&) = delete;
+  Classifier& operator=(const Classifier&) = delete;
+
+  const ModelCard& card() const;
+  const std::string& path() const;
+  int image_size() const;
+
+  // Decode + resize to the model's input size. INVALID_ARGUMENT when the bytes
+  // are not a decodable image.
+  absl::StatusOr<cv::Mat> Preprocess(std::string_view encoded) const;
+
+  // One forward pass over images from Preprocess (all image_size x image_size).
+  // RESOURCE_EXHAUSTED when the device runs out of memory.
+  absl::StatusOr<std::vector<Prediction>> Predict(const std::vector<cv::Mat>& images) const;
+
+ private:
+  struct State;
+  explicit Classifier(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace catdog::common

@@ -1,0 +1,29 @@
+// Image decoding with OpenCV. Every decoded image is 8-bit, 3-channel RGB:
+// grayscale is replicated, alpha dropped, 16-bit scaled down.
+//
+// Thread-safe (free functions). Errors: INVALID_ARGUMENT for bytes that are no
+// image OpenCV can decode; NOT_FOUND / PERMISSION_DENIED for unreadable files.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <opencv2/core/mat.hpp>
+
+#include "absl/status/statusor.h"
+
+namespace catdog::common {
+
+// Decodes an encoded image (JPEG, PNG, BMP, PPM/PGM, TIFF, WebP) to RGB uint8.
+absl::StatusOr<cv::Mat> DecodeImage(std::string_view encoded);
+
+// Reads a whole file into memory.
+absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
+
+// ReadFileBytes + DecodeImage; errors name the path.
+absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path);
+
+// Encodes RGB uint8 as PNG or JPEG by extension (".png", ".jpg") to `path`.
+absl::Status WriteImageFile(const std::string& path, const cv::Mat& rgb);
+
+}  // namespace catdog::common

@@ -1,0 +1,91 @@
+// ReduceLROnPlateau and the reference's early-stopping trigger: pure logic
+// over a sequence of validation losses, so tests drive them with scripted
+// values. Not thread-safe (one per training run).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace catdog::common {
+
+// PyTorch's ReduceLROnPlateau in mode "min" with threshold_mode "rel": an
+// epoch improves when loss < best * (1 - threshold). After more than
+// `patience` epochs without improvement, lr = max(lr * factor, min_lr)
+// (skipped when the change is below eps), then `cooldown` epochs are not
+// counted.
+class PlateauScheduler {
+ public:
+  struct Options {
+    double initial_lr = 1e-4;
+    double factor = 0.1;
+    int patience = 4;
+    double threshold = 1e-4;
+    int cooldown = 0;
+    double min_lr = 0.0;
+    double eps = 1e-8;
+  };
+  explicit PlateauScheduler(const Options& options) : options_(options), lr_(options.initial_lr) {}
+
+  // Feeds one epoch's validation loss; returns true when the rate was reduced.
+  bool Step(double loss) {
+    if (loss < best_ * (1.0 - options_.threshold)) {
+      best_ = loss;
+      bad_epochs_ = 0;
+    } else {
+      ++bad_epochs_;
+    }
+    if (cooldown_left_ > 0) {
+      --cooldown_left_;
+      bad_epochs_ = 0;
+    }
+    if (bad_epochs_ > options_.patience) {
+      bad_epochs_ = 0;
+      cooldown_left_ = options_.cooldown;
+      const double reduced = std::max(lr_ * options_.factor, options_.min_lr);
+      if (lr_ - reduced > options_.eps) {
+        lr_ = reduced;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  double lr() const { return lr_; }
+  int bad_epochs() const { return bad_epochs_; }
+
+ private:
+  const Options options_;
+  double lr_;
+  double best_ = std::numeric_limits<double>::infinity();
+  int bad_epochs_ = 0;
+  int cooldown_left_ = 0;
+};
+
+// The reference notebook's trigger: an epoch whose valid loss is above the
+// best so far increments it, any other epoch resets it (and sets the best);
+// training stops once it exceeds `patience`.
+class EarlyStopping {
+ public:
+  explicit EarlyStopping(int patience) : patience_(patience) {}
+
+  // Returns true when training should stop after this epoch.
+  bool Step(double loss) {
+    if (loss > best_) {
+      ++trigger_;
+    } else {
+      best_ = loss;
+      trigger_ = 0;
+    }
+    return trigger_ > patience_;
+  }
+
+  int64_t trigger() const { return trigger_; }
+
+ private:
+  const int patience_;
+  double best_ = std::numeric_limits<double>::infinity();
+  int64_t trigger_ = 0;
+};
+
+}  // namespace catdog::common

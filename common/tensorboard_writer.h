@@ -1,0 +1,42 @@
+// Writes TensorBoard event files: TFRecord framing (length, masked CRC32C of
+// the length, data, masked CRC32C of the data) around tensorboard Event
+// protos with scalar summaries. `tensorboard --logdir <parent>` shows the
+// curves. Thread-compatible: one writer per run, used from one thread.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace catdog::common {
+
+// CRC-32C (Castagnoli), as used by TFRecord.
+uint32_t Crc32c(std::string_view data);
+// TFRecord's masking: rotate right by 15 and add 0xa282ead8.
+uint32_t MaskCrc(uint32_t crc);
+
+class TensorBoardWriter {
+ public:
+  // Creates `run_dir` if needed and opens events.out.tfevents.<secs>.<host>.
+  static absl::StatusOr<std::unique_ptr<TensorBoardWriter>> Create(const std::string& run_dir);
+  ~TensorBoardWriter();
+  TensorBoardWriter(const TensorBoardWriter&) = delete;
+  TensorBoardWriter& operator=(const TensorBoardWriter&) = delete;
+
+  absl::Status AddScalar(const std::string& tag, float value, int64_t step);
+  absl::Status Flush();
+  const std::string& path() const { return path_; }
+
+ private:
+  TensorBoardWriter(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
+  absl::Status WriteRecord(const std::string& data);
+
+  const std::string path_;
+  std::FILE* file_;
+};
+
+}  // namespace catdog::common

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The README's main command: installs dependencies, builds, starts catdogd,
+# runs a short training job with a live watch, classifies a few images and
+# shows the results, then stops the server with SIGTERM.
+#
+#   deploy/demo.sh [PHOTOS_DIR]
+#
+# PHOTOS_DIR holds train/{cat,dog} and test/{cat,dog} (e.g. ../shared/data/catdog);
+# without it a small synthetic dataset is generated. Environment overrides:
+# EPOCHS (3), IMAGE_SIZE (64), WIDTH (0.25; 1.0 = the reference VGG16),
+# THREADS (all cores), STATE_DIR (a temporary folder).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./deploy/install-deps.sh
+./deploy/build.sh >/dev/null
+build="${BUILD_DIR:-build}"
+ctl="$build/client/catdogctl"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/catdog_demo_XXXXXX")"
+server_pid=""
+cleanup() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then kill -TERM "$server_pid"; wait "$server_pid" || true; fi
+  rm -rf "$work/out"
+}
+trap cleanup EXIT
+
+if [[ -n "${1:-}" ]]; then
+  data_root="$(realpath "$1")"
+  [[ -d "$data_root/train" && -d "$data_root/test" ]] || { echo "$1 needs train/ and test/ ImageFolders" >&2; exit 2; }
+else
+  data_root="$work/data"
+  "$build/tests/catdog-make-dataset" "$data_root/train" 60 64
+  "$build/tests/catdog-make-dataset" "$data_root/test" 15 64 7
+fi
+state_dir="${STATE_DIR:-$work/state}"
+
+echo "== starting catdogd (data root $data_root, state dir $state_dir)"
+mkfifo "$work/out"
+"$build/server/catdogd" --listen 127.0.0.1:0 --data-root "$data_root" --state-dir "$state_dir" \
+  --threads "${THREADS:-0}" >"$work/out" 2>&1 &
+server_pid=$!
+exec 3<"$work/out"
+while IFS= read -r -t 120 line <&3; do
+  echo "   $line"
+  if [[ "$line" == "catdogd listening on "* ]]; then export CATDOG_SERVER="${line##* }"; break; fi
+done
+[[ -n "${CATDOG_SERVER:-}" ]] || { echo "catdogd did not start" >&2; exit 1; }
+cat <&3 >"$work/server.log" &
+"$ctl" health
+
+echo "== training (live watch)"
+"$ctl" start-training train --test-root test --image-size "${IMAGE_SIZE:-64}" \
+  --width "${WIDTH:-0.25}" --epochs "${EPOCHS:-3}" --watch
+
+echo "== checkpoints"
+"$ctl" models
+echo "== classifying 4 test images per class"
+"$ctl" classify $(find "$data_root/test/cat" -type f | sort | head -n 4) $(find "$data_root/test/dog" -type f | sort | head -n 4)
+echo "== server stats"
+"$ctl" stats
+
+echo "== stopping catdogd (SIGTERM)"
+kill -TERM "$server_pid"
+wait "$server_pid"
+server_pid=""
+echo "catdogd exited cleanly; server log: $work/server.log"

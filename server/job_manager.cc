@@ -1,0 +1,353 @@
+#include "server/job_manager.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log_format.h"
+#include "common/status_macros.h"
+#include "server/data_root.h"
+
+namespace catdog::server {
+namespace {
+
+constexpr const char* kJobPrefix = "job-";
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// Fills the server-side parts of a job's config: resolved dataset paths,
+// output folders and the thread default.
+absl::Status ResolveSpec(const JobManagerOptions& options, const std::string& id, JobSpec& spec) {
+  common::TrainConfig& c = spec.config;
+  CATDOG_ASSIGN_OR_RETURN(c.dataset_root, ResolveDatasetPath(options.data_root, c.dataset_root));
+  if (!c.test_root.empty()) {
+    CATDOG_ASSIGN_OR_RETURN(c.test_root, ResolveDatasetPath(options.data_root, c.test_root));
+  }
+  c.output_dir = absl::StrCat(options.state_dir, "/jobs/", id);
+  c.tensorboard_dir = absl::StrCat(options.state_dir, "/tensorboard/", id);
+  if (c.threads == 0) c.threads = options.default_threads;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Runs on the job's worker thread: records each event in the store, the
+// in-memory snapshot and the hub, in that order, without holding mu_ across
+// the SQLite writes.
+class JobManager::Observer : public common::TrainingObserver {
+ public:
+  Observer(JobManager* manager, Job* job) : m_(manager), job_(job), id_(job->info.id) {}
+
+  void OnProgress(const common::Progress& p) override { m_->hub_->Publish(id_, p); }
+
+  void OnEpochEnd(const common::EpochMetrics& metrics) override {
+    if (absl::Status s = m_->store_->AppendEpoch(id_, metrics); !s.ok()) {
+      spdlog::warn("[{}] could not store epoch {}: {}", id_, metrics.epoch, s);
+    }
+    JobInfo snapshot;
+    {
+      absl::MutexLock lock(&m_->mu_);
+      JobInfo& info = job_->info;
+      info.epochs_completed = metrics.epoch;
+      if (metrics.is_best) {
+        info.best_epoch = metrics.epoch;
+        info.best_valid_accuracy = metrics.valid_accuracy;
+      }
+      snapshot = info;
+    }
+    m_->Persist(snapshot);
+    spdlog::info("[{}] epoch {}: train loss {:.4f}, valid loss {:.4f}, valid acc {:.4f}, {:.1f} s{}",
+                 id_, metrics.epoch, metrics.train_loss, metrics.valid_loss,
+                 metrics.valid_accuracy, metrics.seconds, metrics.is_best ? " (best)" : "");
+    m_->hub_->Publish(id_, metrics);
+  }
+
+  void OnCheckpoint(common::CheckpointKind kind, const std::string& path,
+                    const common::EpochMetrics& metrics) override {
+    CheckpointInfo c{id_, common::CheckpointKindName(kind), path, metrics, std::nullopt};
+    if (absl::Status s = m_->store_->SaveCheckpoint(c); !s.ok()) {
+      spdlog::warn("[{}] could not record checkpoint {}: {}", id_, path, s);
+    }
+  }
+
+  void OnTestEvaluation(common::CheckpointKind kind, const common::EvalMetrics& metrics) override {
+    TestEvaluation t{common::CheckpointKindName(kind), metrics};
+    {
+      absl::MutexLock lock(&m_->mu_);
+      job_->info.test.push_back(t);
+    }
+    spdlog::info("[{}] test accuracy with {} weights: {:.4f} on {} images", id_, t.kind,
+                 metrics.accuracy, metrics.count);
+    m_->hub_->Publish(id_, std::move(t));
+  }
+
+ private:
+  JobManager* const m_;
+  Job* const job_;
+  const std::string id_;
+};
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& options,
+                                                               JobStore* store,
+                                                               ModelRegistry* registry,
+                                                               EventHub* hub) {
+  if (options.max_concurrent_jobs < 1) return absl::InvalidArgumentError("max concurrent jobs must be >= 1");
+  if (options.max_queued_jobs < 0) return absl::InvalidArgumentError("max queued jobs must be >= 0");
+  std::unique_ptr<JobManager> manager(new JobManager(options, store, registry, hub));
+  CATDOG_RETURN_IF_ERROR(manager->Restore());
+  for (int i = 0; i < options.max_concurrent_jobs; ++i) {
+    manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
+  }
+  return manager;
+}
+
+JobManager::~JobManager() { Shutdown(); }
+
+void JobManager::Persist(const JobInfo& snapshot) {
+  if (absl::Status s = store_->SaveJob(snapshot); !s.ok()) {
+    spdlog::error("[{}] could not store job state: {}", snapshot.id, s);
+  }
+}
+
+absl::Status JobManager::Restore() {
+  CATDOG_ASSIGN_OR_RETURN(std::vector<JobInfo> stored, store_->LoadJobs());
+  for (JobInfo& info : stored) {
+    auto job = std::make_unique<Job>();
+    int64_t number = 0;
+    if (absl::SimpleAtoi(absl::string_view(info.id).substr(std::string(kJobPrefix).size()), &number)) {
+      absl::MutexLock lock(&mu_);
+      next_number_ = std::max(next_number_, number + 1);
+    }
+    hub_->Open(info.id);
+    hub_->Publish(info.id, StateChange{JobState::kQueued, ""});
+    CATDOG_ASSIGN_OR_RETURN(std::vector<common::EpochMetrics> epochs, store_->LoadEpochs(info.id));
+    if (info.state == JobState::kQueued) {
+      absl::StatusOr<std::unique_ptr<common::Trainer>> trainer = common::Trainer::Create(info.spec.config);
+      if (trainer.ok()) {
+        job->trainer = *std::move(trainer);
+      } else {
+        info.state = JobState::kFailed;
+        info.error = absl::StrCat("could not be queued again after a restart: ", trainer.status().message());
+        info.finished_unix_ms = NowMs();
+        Persist(info);
+      }
+    } else if (info.state == JobState::kRunning) {
+      info.state = JobState::kInterrupted;
+      info.error = "the server stopped while this job ran";
+      info.finished_unix_ms = NowMs();
+      Persist(info);
+      spdlog::warn("[{}] was running when the server stopped: marked INTERRUPTED", info.id);
+    }
+    if (info.state != JobState::kQueued) {
+      if (info.started_unix_ms > 0) hub_->Publish(info.id, StateChange{JobState::kRunning, ""});
+      for (const common::EpochMetrics& m : epochs) hub_->Publish(info.id, m);
+      for (const TestEvaluation& t : info.test) hub_->Publish(info.id, t);
+      hub_->Publish(info.id, StateChange{info.state, info.error});
+      hub_->Close(info.id);
+    }
+    job->info = std::move(info);
+    absl::MutexLock lock(&mu_);
+    Job* raw = job.get();
+    order_.push_back(raw->info.id);
+    if (raw->info.state == JobState::kQueued) queue_.push_back(raw);
+    jobs_.emplace(raw->info.id, std::move(job));
+  }
+  absl::MutexLock lock(&mu_);
+  if (!jobs_.empty()) {
+    spdlog::info("restored {} jobs ({} queued again)", jobs_.size(), queue_.size());
+  }
+  return absl::OkStatus();
+}
+
+JobManager::Job* JobManager::FindLocked(const std::string& id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<JobInfo> JobManager::Start(JobSpec spec) {
+  std::string id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("server is shutting down");
+    if (static_cast<int>(queue_.size()) >= options_.max_queued_jobs) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "job queue full (", queue_.size(), " jobs waiting); cancel one or retry later"));
+    }
+    id = absl::StrCat(kJobPrefix, next_number_++);
+  }
+  CATDOG_RETURN_IF_ERROR(ResolveSpec(options_, id, spec));
+  // Indexes the dataset (a directory walk): done here, unlocked, so a bad
+  // dataset fails the request rather than the job.
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::Trainer> trainer, common::Trainer::Create(spec.config));
+
+  auto job = std::make_unique<Job>();
+  JobInfo& info = job->info;
+  info.id = id;
+  info.state = JobState::kQueued;
+  info.spec = std::move(spec);
+  info.created_unix_ms = NowMs();
+  info.class_names = trainer->dataset().classes;
+  info.train_images = static_cast<int64_t>(trainer->train_size());
+  info.valid_images = static_cast<int64_t>(trainer->valid_size());
+  job->trainer = std::move(trainer);
+  const JobInfo snapshot = info;
+  CATDOG_RETURN_IF_ERROR(store_->SaveJob(snapshot));
+  hub_->Open(id);
+  hub_->Publish(id, StateChange{JobState::kQueued, ""});
+  {
+    absl::MutexLock lock(&mu_);
+    Job* raw = job.get();
+    jobs_.emplace(id, std::move(job));
+    order_.push_back(id);
+    queue_.push_back(raw);
+  }
+  spdlog::info("[{}] queued: {} ({} train / {} valid images, {} px, {} epochs)", id,
+               snapshot.spec.config.dataset_root, snapshot.train_images, snapshot.valid_images,
+               snapshot.spec.config.preprocessing.image_size, snapshot.spec.config.epochs);
+  return snapshot;
+}
+
+absl::StatusOr<JobInfo> JobManager::Get(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  const Job* job = FindLocked(id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
+  return job->info;
+}
+
+std::vector<JobInfo> JobManager::List(const std::vector<JobState>& states) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<JobInfo> out;
+  for (const std::string& id : order_) {
+    const JobInfo& info = FindLocked(id)->info;
+    if (states.empty() || std::find(states.begin(), states.end(), info.state) != states.end()) {
+      out.push_back(info);
+    }
+  }
+  return out;
+}
+
+std::map<JobState, int64_t> JobManager::CountByState() const {
+  absl::MutexLock lock(&mu_);
+  std::map<JobState, int64_t> counts;
+  for (const auto& [id, job] : jobs_) ++counts[job->info.state];
+  return counts;
+}
+
+absl::StatusOr<JobInfo> JobManager::Cancel(const std::string& id) {
+  Job* queued = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindLocked(id);
+    if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
+    switch (job->info.state) {
+      case JobState::kRunning:
+        job->cancel_requested = true;
+        job->stop.RequestStop();
+        spdlog::info("[{}] cancel requested; stopping at the next batch", id);
+        return job->info;
+      case JobState::kQueued:
+        queue_.erase(std::remove(queue_.begin(), queue_.end(), job), queue_.end());
+        queued = job;
+        break;
+      default:
+        return absl::FailedPreconditionError(
+            absl::StrCat("job ", id, " already ended (", JobStateName(job->info.state), ")"));
+    }
+  }
+  Finish(queued, JobState::kCancelled, "");
+  return Get(id);
+}
+
+void JobManager::Finish(Job* job, JobState state, const std::string& error) {
+  JobInfo snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    job->info.state = state;
+    job->info.error = error;
+    job->info.finished_unix_ms = NowMs();
+    job->trainer.reset();  // frees the dataset index
+    snapshot = job->info;
+  }
+  Persist(snapshot);
+  if (state == JobState::kFailed) {
+    spdlog::error("[{}] FAILED: {}", snapshot.id, error);
+  } else {
+    spdlog::info("[{}] {}", snapshot.id, JobStateName(state));
+  }
+  hub_->Publish(snapshot.id, StateChange{state, error});
+  hub_->Close(snapshot.id);
+}
+
+void JobManager::WorkerLoop() {
+  while (true) {
+    Job* job = nullptr;
+    {
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+      absl::MutexLock lock(&mu_, absl::Condition(&ready));
+      if (stopping_) return;
+      job = queue_.front();
+      queue_.pop_front();
+      job->info.state = JobState::kRunning;
+      job->info.started_unix_ms = NowMs();
+    }
+    RunJob(job);
+  }
+}
+
+void JobManager::RunJob(Job* job) {
+  JobInfo snapshot;
+  common::Trainer* trainer;
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot = job->info;
+    trainer = job->trainer.get();
+  }
+  Persist(snapshot);
+  hub_->Publish(snapshot.id, StateChange{JobState::kRunning, ""});
+  spdlog::info("[{}] running", snapshot.id);
+
+  Observer observer(this, job);
+  const absl::StatusOr<common::TrainingResult> result = trainer->Run(&observer, &job->stop);
+  if (result.ok()) {
+    if (snapshot.spec.auto_promote) {
+      const std::string model_id = absl::StrCat(snapshot.id, "/best");
+      absl::StatusOr<std::shared_ptr<const ServingModel>> promoted =
+          registry_->Promote(model_id, result->best_checkpoint);
+      if (!promoted.ok()) {
+        spdlog::error("[{}] training succeeded but promoting {} failed: {}", snapshot.id,
+                      model_id, promoted.status());
+      }
+    }
+    Finish(job, JobState::kSucceeded, "");
+    return;
+  }
+  if (result.status().code() == absl::StatusCode::kCancelled) {
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled = job->cancel_requested;
+    }
+    Finish(job, cancelled ? JobState::kCancelled : JobState::kInterrupted,
+           cancelled ? "" : "the server shut down while this job ran");
+    return;
+  }
+  Finish(job, JobState::kFailed, std::string(result.status().message()));
+}
+
+void JobManager::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [id, job] : jobs_) {
+      if (job->info.state == JobState::kRunning) job->stop.RequestStop();
+    }
+  }
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+}  // namespace catdog::server

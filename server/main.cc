@@ -1,0 +1,89 @@
+// catdogd: the catdog server. Flags may also come from CATDOG_* environment
+// variables (shown in --help). SIGTERM / SIGINT shut down gracefully: running
+// jobs stop at a batch boundary (INTERRUPTED), in-flight requests finish,
+// exit code 0.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/device.h"
+#include "common/log_format.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  catdog::server::ServerOptions o;
+  double max_queue_delay_ms = 2.0;
+  double shutdown_grace_s = 30.0;
+  std::string log_level = "info";
+
+  CLI::App app{"catdogd: trains image classifiers and serves them over gRPC"};
+  app.add_option("--listen", o.listen_address, "host:port to listen on (port 0 = any free port)")
+      ->envname("CATDOG_LISTEN")->capture_default_str();
+  app.add_option("--data-root", o.data_root, "training datasets may only be read from inside this folder")
+      ->envname("CATDOG_DATA_ROOT")->required();
+  app.add_option("--state-dir", o.state_dir, "SQLite job store, checkpoints and TensorBoard runs (created if missing)")
+      ->envname("CATDOG_STATE_DIR")->required();
+  app.add_option("--max-concurrent-jobs", o.max_concurrent_jobs, "training jobs run at once (1 per GPU)")
+      ->envname("CATDOG_MAX_CONCURRENT_JOBS")->capture_default_str()->check(CLI::Range(1, 64));
+  app.add_option("--max-queued-jobs", o.max_queued_jobs, "jobs waiting beyond those running")
+      ->envname("CATDOG_MAX_QUEUED_JOBS")->capture_default_str()->check(CLI::Range(0, 10000));
+  app.add_option("--threads", o.threads, "intra-op CPU threads for training and inference (0 = all cores)")
+      ->envname("CATDOG_THREADS")->capture_default_str()->check(CLI::Range(0, 1024));
+  app.add_option("--device", o.device, "serving device: auto | cpu | cuda | cuda:N")
+      ->envname("CATDOG_DEVICE")->capture_default_str();
+  app.add_option("--max-batch-size", o.max_batch_size, "images per inference forward pass at most")
+      ->envname("CATDOG_MAX_BATCH_SIZE")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--max-queue-delay-ms", max_queue_delay_ms, "longest an image waits for a batch to fill")
+      ->envname("CATDOG_MAX_QUEUE_DELAY_MS")->capture_default_str()->check(CLI::Range(0.0, 10000.0));
+  app.add_option("--max-queued-images", o.max_queued_images, "inference queue bound (full -> RESOURCE_EXHAUSTED)")
+      ->envname("CATDOG_MAX_QUEUED_IMAGES")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--max-request-mb", o.max_request_mb, "largest accepted request message")
+      ->envname("CATDOG_MAX_REQUEST_MB")->capture_default_str()->check(CLI::Range(1, 2047));
+  app.add_option("--max-images-per-request", o.max_images_per_request, "images in one Classify call at most")
+      ->envname("CATDOG_MAX_IMAGES_PER_REQUEST")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--serve-checkpoint", o.serve_checkpoint, "checkpoint file to serve at start")
+      ->envname("CATDOG_SERVE_CHECKPOINT");
+  app.add_option("--shutdown-grace-s", shutdown_grace_s, "how long in-flight requests may take at shutdown")
+      ->envname("CATDOG_SHUTDOWN_GRACE_S")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--log-level", log_level, "trace | debug | info | warn | error")
+      ->envname("CATDOG_LOG_LEVEL")->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  CLI11_PARSE(app, argc, argv);
+  o.max_queue_delay = absl::Microseconds(static_cast<int64_t>(max_queue_delay_ms * 1000));
+  o.shutdown_grace = absl::Seconds(shutdown_grace_s);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+
+  // Block the stop signals in every thread (the mask is inherited); one
+  // thread below receives them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const int threads = catdog::common::ConfigureThreads(o.threads);
+  spdlog::info("catdogd starting: {} intra-op threads, serving device {}", threads, o.device);
+  auto server = catdog::server::Server::Create(o);
+  if (!server.ok()) {
+    spdlog::error("cannot start: {}", server.status());
+    return 1;
+  }
+  // Scripts and tests read the bound port from this line.
+  std::printf("catdogd listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
+
+  std::thread signal_thread([&signals, s = server->get()] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    s->Shutdown();
+  });
+  (*server)->Wait();
+  signal_thread.join();
+  return 0;
+}

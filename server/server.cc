@@ -1,0 +1,139 @@
+#include "server/server.h"
+
+#include <filesystem>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log_format.h"
+#include "common/status_macros.h"
+#include "server/dynamic_batcher.h"
+#include "server/event_hub.h"
+#include "server/inference_service.h"
+#include "server/job_manager.h"
+#include "server/job_store.h"
+#include "server/model_registry.h"
+#include "server/model_service.h"
+#include "server/stats_service.h"
+#include "server/training_service.h"
+
+namespace catdog::server {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
+  if (options.data_root.empty()) return absl::InvalidArgumentError("--data-root is required");
+  if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(options.data_root, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data root ", options.data_root, " is not a directory"));
+  }
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create state dir ", options.state_dir, ": ", ec.message()));
+  }
+  if (options.max_request_mb < 1) return absl::InvalidArgumentError("max request size must be >= 1 MB");
+  if (options.max_images_per_request < 1) {
+    return absl::InvalidArgumentError("max images per request must be >= 1");
+  }
+  std::unique_ptr<Server> server(new Server(options));
+  CATDOG_RETURN_IF_ERROR(server->Start());
+  return server;
+}
+
+Server::Server(const ServerOptions& options) : options_(options) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::Status Server::Start() {
+  const absl::Time started = absl::Now();
+  CATDOG_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.state_dir + "/catdog.db"));
+  hub_ = std::make_unique<EventHub>();
+  registry_ = std::make_unique<ModelRegistry>(store_.get(), options_.device);
+
+  BatcherOptions batcher_options;
+  batcher_options.max_batch_size = options_.max_batch_size;
+  batcher_options.max_queue_delay = options_.max_queue_delay;
+  batcher_options.max_queue_size = options_.max_queued_images;
+  CATDOG_ASSIGN_OR_RETURN(batcher_, DynamicBatcher::Create(batcher_options));
+
+  // The serving model: an explicit checkpoint wins over the one recorded.
+  if (!options_.serve_checkpoint.empty()) {
+    CATDOG_RETURN_IF_ERROR(
+        registry_->Promote(absl::StrCat("file:", options_.serve_checkpoint), options_.serve_checkpoint)
+            .status());
+  } else {
+    CATDOG_ASSIGN_OR_RETURN(std::optional<ServingRecord> serving, store_->LoadServingModel());
+    if (serving) {
+      if (auto promoted = registry_->Promote(serving->model_id, serving->path); !promoted.ok()) {
+        spdlog::warn("could not load the serving model {} again: {}", serving->model_id, promoted.status());
+      }
+    }
+  }
+
+  JobManagerOptions job_options;
+  job_options.data_root = options_.data_root;
+  job_options.state_dir = options_.state_dir;
+  job_options.max_concurrent_jobs = options_.max_concurrent_jobs;
+  job_options.max_queued_jobs = options_.max_queued_jobs;
+  job_options.default_threads = options_.threads;
+  CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, store_.get(), registry_.get(), hub_.get()));
+
+  training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get());
+  inference_service_ = std::make_unique<InferenceServiceImpl>(
+      registry_.get(), batcher_.get(),
+      InferenceServiceImpl::Options{options_.max_images_per_request});
+  model_service_ = std::make_unique<ModelServiceImpl>(store_.get(), jobs_.get(), registry_.get());
+  stats_service_ = std::make_unique<StatsServiceImpl>(batcher_.get(), inference_service_.get(),
+                                                      jobs_.get(), registry_.get(), started);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
+  builder.SetMaxReceiveMessageSize(options_.max_request_mb * 1024 * 1024);
+  builder.RegisterService(training_service_.get());
+  builder.RegisterService(inference_service_.get());
+  builder.RegisterService(model_service_.get());
+  builder.RegisterService(stats_service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen_address));
+  }
+  grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  spdlog::info("catdogd listening on {} (data root {}, state dir {})", address(),
+               options_.data_root, options_.state_dir);
+  return absl::OkStatus();
+}
+
+std::string Server::address() const {
+  const std::string& a = options_.listen_address;
+  return absl::StrCat(a.substr(0, a.rfind(':')), ":", port_);
+}
+
+void Server::Shutdown() {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (stopped_.HasBeenNotified()) return;
+  if (grpc_server_ != nullptr) {
+    spdlog::info("shutting down: no new work; running jobs stop at the next batch");
+    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+  if (jobs_ != nullptr) jobs_->Shutdown();
+  if (hub_ != nullptr) hub_->Shutdown();
+  if (grpc_server_ != nullptr) {
+    // Waits for in-flight RPCs (Classify needs the batcher, still running).
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
+  }
+  if (batcher_ != nullptr) batcher_->Shutdown();
+  spdlog::info("shutdown complete");
+  stopped_.Notify();
+}
+
+void Server::Wait() { stopped_.WaitForNotification(); }
+
+}  // namespace catdog::server

@@ -1,0 +1,92 @@
+// catdogd's composition root: opens the job store, restores jobs and the
+// serving model, starts the job manager, the batcher and the gRPC server
+// (with grpc.health.v1 and reflection). It owns the components and wires
+// them together; the logic lives in them.
+//
+// Thread-safe. Shutdown order: health NOT_SERVING, stop jobs (INTERRUPTED at
+// a batch boundary), release watchers, drain in-flight RPCs, drain the
+// batcher.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace catdog::server {
+
+class DynamicBatcher;
+class EventHub;
+class InferenceServiceImpl;
+class JobManager;
+class JobStore;
+class ModelRegistry;
+class ModelServiceImpl;
+class StatsServiceImpl;
+class TrainingServiceImpl;
+
+struct ServerOptions {
+  std::string listen_address = "127.0.0.1:50051";  // port 0 picks a free port
+  std::string data_root;                           // required
+  std::string state_dir;                           // required; created if missing
+  int max_concurrent_jobs = 1;
+  int max_queued_jobs = 16;
+  int threads = 0;  // intra-op threads (training and inference); 0 = all cores
+  std::string device = "auto";  // for serving; jobs choose their own
+  int max_batch_size = 32;
+  absl::Duration max_queue_delay = absl::Milliseconds(2);
+  int max_queued_images = 1024;
+  int max_request_mb = 64;
+  int max_images_per_request = 256;
+  std::string serve_checkpoint;  // optional checkpoint to serve at start
+  absl::Duration shutdown_grace = absl::Seconds(30);  // for in-flight RPCs
+};
+
+class Server {
+ public:
+  // INVALID_ARGUMENT for bad options, FAILED_PRECONDITION when the data root
+  // is missing, UNAVAILABLE when the address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int port() const { return port_; }
+  std::string address() const;  // host:port actually bound
+
+  // Idempotent; returns when everything has stopped.
+  void Shutdown();
+  // Blocks until Shutdown() has finished.
+  void Wait();
+
+ private:
+  explicit Server(const ServerOptions& options);
+  absl::Status Start();
+
+  const ServerOptions options_;
+  int port_ = 0;
+  // Declaration order is construction order; destruction runs in reverse, so
+  // services go before what they point to.
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<EventHub> hub_;
+  std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<DynamicBatcher> batcher_;
+  std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<TrainingServiceImpl> training_service_;
+  std::unique_ptr<InferenceServiceImpl> inference_service_;
+  std::unique_ptr<ModelServiceImpl> model_service_;
+  std::unique_ptr<StatsServiceImpl> stats_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+
+  absl::Mutex shutdown_mu_;  // serialises Shutdown()
+  absl::Notification stopped_;
+};
+
+}  // namespace catdog::server

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# End-to-end: the real catdogd and catdogctl binaries over loopback. Starts
+# the server on an OS-chosen port, trains a tiny job with a live watch,
+# classifies, reads stats and models, checks error exit codes, then SIGTERM
+# and a clean exit 0.
+#
+#   e2e_test.sh BUILD_DIR
+set -euo pipefail
+build="$1"
+catdogd="$build/server/catdogd"
+ctl="$build/client/catdogctl"
+make_dataset="$build/tests/catdog-make-dataset"
+work="$(mktemp -d "${TMPDIR:-/tmp}/catdog_e2e_XXXXXX")"
+server_pid=""
+cleanup() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid"; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "E2E FAIL: $*" >&2; exit 1; }
+
+"$make_dataset" "$work/data/synth" 40 32 >/dev/null
+"$make_dataset" "$work/data/synth_test" 8 32 7 >/dev/null
+
+# The server prints its bound address on stdout: read it from a pipe, so we
+# wait exactly until it is listening; then keep draining the pipe into the log.
+mkfifo "$work/out"
+"$catdogd" --listen 127.0.0.1:0 --data-root "$work/data" --state-dir "$work/state" \
+  --threads 2 --log-level warn >"$work/out" 2>"$work/server.log" &
+server_pid=$!
+exec 3<"$work/out"
+addr=""
+while IFS= read -r -t 60 line <&3; do
+  if [[ "$line" == "catdogd listening on "* ]]; then addr="${line##* }"; break; fi
+  echo "$line" >>"$work/server.log"
+done
+[[ -n "$addr" ]] || fail "server did not start: $(cat "$work/server.log")"
+cat <&3 >>"$work/server.log" &
+export CATDOG_SERVER="$addr"
+echo "server at $addr"
+
+"$ctl" health | grep -qx SERVING || fail "health"
+"$ctl" --help | grep -q start-training || fail "help"
+
+out="$("$ctl" start-training synth --test-root synth_test --image-size 32 --width 0.125 \
+  --batch-size 8 --epochs 6 --lr 0.003 --watch)" || fail "training did not succeed: $out"
+echo "$out"
+job="$(echo "$out" | head -n1)"
+echo "$out" | grep -q "SUCCEEDED" || fail "no SUCCEEDED line"
+[[ "$(echo "$out" | grep -cE '^ +[0-9]+ +[0-9.]+ ')" == 6 ]] || fail "expected 6 epoch rows"
+echo "$out" | grep -q "test (best weights)" || fail "no test evaluation"
+
+"$ctl" status "$job" | grep -q "state: *SUCCEEDED" || fail "status"
+"$ctl" jobs | grep -q "$job" || fail "jobs"
+"$ctl" --json jobs --state SUCCEEDED | grep -q "\"id\":\"$job\"" || fail "jobs --json"
+"$ctl" models | grep -q "$job/best" || fail "models"
+"$ctl" serving | grep -q "$job/best" || fail "serving"
+
+cls="$("$ctl" classify "$work/data/synth_test")"
+echo "$cls" | head -n 4
+[[ "$(echo "$cls" | wc -l)" == 16 ]] || fail "expected 16 classified images"
+right="$(echo "$cls" | awk -F'\t' '{ n = split($1, p, "/"); if (p[n-1] == $2) c++ } END { print c + 0 }')"
+(( right >= 12 )) || fail "only $right of 16 right"
+
+"$ctl" stats | grep -q "images classified: 16" || fail "stats"
+"$ctl" preview "$work/data/synth" --out "$work/grid.png" >/dev/null || fail "preview"
+[[ -s "$work/grid.png" ]] || fail "no grid written"
+
+# Errors: one clear line on stderr, non-zero exit.
+set +e
+"$ctl" status job-999 2>"$work/err"; rc=$?
+[[ $rc == 1 ]] && grep -q "NOT_FOUND" "$work/err" || fail "unknown job: rc=$rc $(cat "$work/err")"
+"$ctl" start-training ../../etc 2>"$work/err"; rc=$?
+[[ $rc == 1 ]] && grep -q "PERMISSION_DENIED\|NOT_FOUND" "$work/err" || fail "outside data root: rc=$rc"
+"$ctl" --server 127.0.0.1:1 --timeout 2 jobs 2>"$work/err"; rc=$?
+[[ $rc == 3 ]] || fail "unreachable server should exit 3, got $rc"
+"$ctl" start-training 2>/dev/null; rc=$?
+[[ $rc == 2 ]] || fail "missing argument should exit 2, got $rc"
+set -e
+
+kill -TERM "$server_pid"
+wait "$server_pid" || fail "catdogd exited $? after SIGTERM"
+server_pid=""
+echo "e2e: passed"

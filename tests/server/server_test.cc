@@ -1,0 +1,404 @@
+// Service tests: a real catdogd Server in-process on an OS-chosen loopback
+// port, driven through CatdogClient.
+#include "server/server.h"
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "client/catdog_client.h"
+#include "common/checkpoint.h"
+#include "tests/support/test_data.h"
+
+namespace catdog::server {
+namespace {
+
+using catdog::client::CatdogClient;
+using catdog::testing::TempDir;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    catdog::testing::WriteSyntheticDataset(dir_.Sub("data/synth"), 40, 32);
+    catdog::testing::WriteSyntheticDataset(dir_.Sub("data/synth_test"), 10, 32, /*seed=*/7);
+    std::filesystem::create_directories(dir_.Sub("data/empty/cat"));
+    std::filesystem::create_directories(dir_.Sub("data/empty/dog"));
+    std::filesystem::create_directories(dir_.Sub("outside/cat"));
+  }
+
+  ServerOptions Options() const {
+    ServerOptions o;
+    o.listen_address = "127.0.0.1:0";
+    o.data_root = dir_.Sub("data");
+    o.state_dir = dir_.Sub("state");
+    o.threads = 2;
+    o.max_batch_size = 8;
+    o.max_queue_delay = absl::Milliseconds(5);
+    return o;
+  }
+
+  void StartServer(const ServerOptions& options) {
+    auto server = Server::Create(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    ASSERT_GT(server_->port(), 0);
+    client_ = CatdogClient::Connect(server_->address());
+  }
+
+  static v1::TrainingConfig TinyConfig() {
+    v1::TrainingConfig c;
+    c.set_dataset("synth");
+    c.set_image_size(32);
+    c.set_width(0.125);
+    c.set_batch_size(8);
+    c.set_epochs(5);
+    c.set_learning_rate(3e-3);
+    c.set_threads(2);
+    c.set_progress_interval(1);
+    return c;
+  }
+
+  // Watches a job to its end; returns all events.
+  std::vector<v1::JobEvent> WatchToEnd(const std::string& job_id, CatdogClient* client = nullptr) {
+    std::vector<v1::JobEvent> events;
+    const absl::Status s = (client ? client : client_.get())->WatchJob(job_id, [&](const v1::JobEvent& e) {
+      events.push_back(e);
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return events;
+  }
+
+  static std::vector<int64_t> Epochs(const std::vector<v1::JobEvent>& events) {
+    std::vector<int64_t> epochs;
+    for (const auto& e : events)
+      if (e.has_epoch()) epochs.push_back(e.epoch().epoch());
+    return epochs;
+  }
+
+  static v1::JobState FinalState(const std::vector<v1::JobEvent>& events) {
+    for (auto it = events.rbegin(); it != events.rend(); ++it)
+      if (it->has_state()) return it->state().state();
+    return v1::JOB_STATE_UNSPECIFIED;
+  }
+
+  // Trains TinyConfig to SUCCEEDED; returns the job id.
+  std::string TrainJob() {
+    auto job = client_->StartTraining(TinyConfig());
+    EXPECT_TRUE(job.ok()) << job.status();
+    if (!job.ok()) return "";
+    EXPECT_EQ(FinalState(WatchToEnd(job->id())), v1::SUCCEEDED);
+    return job->id();
+  }
+
+  v1::ClassifyRequest Images(int per_class, unsigned seed) const {
+    v1::ClassifyRequest request;
+    for (int label = 0; label < 2; ++label) {
+      for (int i = 0; i < per_class; ++i) {
+        v1::Image* image = request.add_images();
+        image->set_data(catdog::testing::EncodePng(catdog::testing::SyntheticImage(label, 32, seed + i * 2 + label)));
+        image->set_id(label == 0 ? "cat" : "dog");
+      }
+    }
+    return request;
+  }
+
+  // A random-weights checkpoint, for tests that need a model but no training.
+  std::string RandomCheckpoint(const std::string& name) {
+    common::Vgg16 model(common::VggOptions{2, 0.125});
+    common::ModelCard card;
+    card.width = 0.125;
+    card.class_names = {"cat", "dog"};
+    card.preprocessing.image_size = 32;
+    const std::string path = dir_.Sub(name);
+    EXPECT_TRUE(common::SaveCheckpoint(path, card, model, nullptr).ok());
+    return path;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<CatdogClient> client_;
+};
+
+TEST_F(ServerTest, TrainsToSucceededAutoPromotesAndClassifiesCorrectly) {
+  StartServer(Options());
+  auto job = client_->StartTraining(TinyConfig());
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), v1::QUEUED);
+  EXPECT_EQ(job->train_images(), 64);
+  const auto events = WatchToEnd(job->id());
+  EXPECT_EQ(Epochs(events), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(FinalState(events), v1::SUCCEEDED);
+  int64_t previous = 0;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.sequence(), previous + 1);
+    previous = e.sequence();
+  }
+
+  auto serving = client_->GetServingModel();
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->id(), job->id() + "/best");
+
+  auto response = client_->Classify(Images(10, 500));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->model_id(), job->id() + "/best");
+  int correct = 0;
+  for (const auto& r : response->results()) {
+    EXPECT_TRUE(r.error().empty()) << r.error();
+    ASSERT_EQ(r.probabilities_size(), 2);
+    EXPECT_NEAR(r.probabilities(0) + r.probabilities(1), 1.0f, 1e-5);
+    correct += r.label() == r.id();
+  }
+  EXPECT_GE(correct, 18) << "of 20";
+
+  auto models = client_->ListModels(job->id());
+  ASSERT_TRUE(models.ok());
+  std::set<std::string> ids;
+  for (const auto& m : *models) ids.insert(m.id());
+  EXPECT_EQ(ids, (std::set<std::string>{job->id() + "/best", job->id() + "/last"}));
+}
+
+TEST_F(ServerTest, TwoWatchersOneLateEachSeeEveryEpochOnceInOrder) {
+  StartServer(Options());
+  auto job = client_->StartTraining(TinyConfig());
+  ASSERT_TRUE(job.ok());
+  absl::Notification second_epoch;
+  std::vector<int64_t> early;
+  std::thread first([&] {
+    const absl::Status s = client_->WatchJob(job->id(), [&](const v1::JobEvent& e) {
+      if (!e.has_epoch()) return;
+      early.push_back(e.epoch().epoch());
+      if (e.epoch().epoch() == 2) second_epoch.Notify();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  second_epoch.WaitForNotification();
+  auto late_client = CatdogClient::Connect(server_->address());
+  const auto late = Epochs(WatchToEnd(job->id(), late_client.get()));
+  first.join();
+  EXPECT_EQ(early, (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(late, (std::vector<int64_t>{1, 2, 3, 4, 5}));
+}
+
+TEST_F(ServerTest, CancelsQueuedAndRunningJobs) {
+  StartServer(Options());  // one job at a time
+  v1::TrainingConfig long_config = TinyConfig();
+  long_config.set_epochs(1000);
+  auto running = client_->StartTraining(long_config);
+  auto queued = client_->StartTraining(TinyConfig());
+  ASSERT_TRUE(running.ok() && queued.ok());
+
+  auto cancelled = client_->CancelJob(queued->id());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::CANCELLED);
+
+  // Cancel the running job from inside its watch, once it is training.
+  bool cancel_sent = false;
+  std::vector<v1::JobEvent> events;
+  const absl::Status s = client_->WatchJob(running->id(), [&](const v1::JobEvent& e) {
+    events.push_back(e);
+    if (e.has_progress() && !cancel_sent) {
+      cancel_sent = true;
+      EXPECT_TRUE(client_->CancelJob(running->id()).ok());
+    }
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(FinalState(events), v1::CANCELLED);
+  auto job = client_->GetJob(running->id());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state(), v1::CANCELLED);
+  EXPECT_LT(job->epochs_completed(), 1000);
+  EXPECT_EQ(client_->CancelJob(running->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ServerTest, ConcurrentCallersAreBatchedTogether) {
+  ServerOptions o = Options();
+  o.serve_checkpoint = RandomCheckpoint("random.ckpt");
+  o.max_queue_delay = absl::Milliseconds(200);
+  StartServer(o);
+  const v1::ClassifyRequest one = [&] {
+    v1::ClassifyRequest r = Images(1, 1);
+    r.mutable_images()->RemoveLast();
+    return r;
+  }();
+  std::vector<std::thread> callers;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 32; ++i) {
+    callers.emplace_back([&] {
+      if (!client_->Classify(one).ok()) ++failures;
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->classify_requests(), 32);
+  EXPECT_EQ(stats->images(), 32);
+  EXPECT_LT(stats->batches(), 32);
+  int largest = 0;
+  for (const auto& b : stats->batch_sizes()) largest = std::max(largest, b.batch_size());
+  EXPECT_GT(largest, 1);
+  EXPECT_LE(largest, 8);
+}
+
+TEST_F(ServerTest, SwappingModelsDuringClassificationFailsNoRequest) {
+  StartServer(Options());
+  const std::string job = TrainJob();
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0}, requests{0};
+  std::set<std::string> seen;
+  absl::Mutex seen_mu;
+  std::vector<std::thread> callers;
+  const v1::ClassifyRequest request = Images(2, 9);
+  for (int i = 0; i < 6; ++i) {
+    callers.emplace_back([&] {
+      while (!done.load()) {
+        auto r = client_->Classify(request);
+        ++requests;
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        for (const auto& result : r->results()) {
+          if (!result.error().empty()) ++failures;
+        }
+        absl::MutexLock lock(&seen_mu);
+        seen.insert(r->model_id());
+      }
+    });
+  }
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = job + (i % 2 == 0 ? "/last" : "/best");
+    auto promoted = client_->PromoteModel(id);
+    ASSERT_TRUE(promoted.ok()) << promoted.status();
+    EXPECT_EQ(promoted->id(), id);
+  }
+  done = true;
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << requests.load();
+  for (const std::string& id : seen) {
+    EXPECT_TRUE(id == job + "/best" || id == job + "/last") << id;
+  }
+}
+
+TEST_F(ServerTest, CorruptImageFailsOnlyItself) {
+  ServerOptions o = Options();
+  o.serve_checkpoint = RandomCheckpoint("random.ckpt");
+  StartServer(o);
+  v1::ClassifyRequest request = Images(1, 3);
+  v1::Image* bad = request.add_images();
+  bad->set_data("this is not an image");
+  bad->set_id("bad");
+  auto response = client_->Classify(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->results_size(), 3);
+  EXPECT_TRUE(response->results(0).error().empty());
+  EXPECT_TRUE(response->results(1).error().empty());
+  EXPECT_EQ(response->results(2).id(), "bad");
+  EXPECT_NE(response->results(2).error(), "");
+  EXPECT_FALSE(response->results(0).label().empty());
+}
+
+TEST_F(ServerTest, RefusesBadRequestsWithTheRightCodes) {
+  ServerOptions o = Options();
+  o.max_images_per_request = 2;
+  StartServer(o);
+  auto code = [](const auto& result) { return result.status().code(); };
+  v1::TrainingConfig c = TinyConfig();
+
+  EXPECT_EQ(code(client_->Classify(Images(1, 1))), absl::StatusCode::kFailedPrecondition);
+  c.set_dataset("missing");
+  EXPECT_EQ(code(client_->StartTraining(c)), absl::StatusCode::kNotFound);
+  c.set_dataset("../outside");
+  EXPECT_EQ(code(client_->StartTraining(c)), absl::StatusCode::kPermissionDenied);
+  c.set_dataset(dir_.Sub("outside"));
+  EXPECT_EQ(code(client_->StartTraining(c)), absl::StatusCode::kPermissionDenied);
+  c.set_dataset("empty");
+  EXPECT_EQ(code(client_->StartTraining(c)), absl::StatusCode::kInvalidArgument);
+  c = TinyConfig();
+  c.set_batch_size(1);
+  auto bad = client_->StartTraining(c);
+  EXPECT_EQ(code(bad), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("batch_size"), std::string::npos);
+  c = TinyConfig();
+  c.set_learning_rate(-1);
+  EXPECT_EQ(code(client_->StartTraining(c)), absl::StatusCode::kInvalidArgument);
+  c.clear_dataset();
+  EXPECT_EQ(code(client_->StartTraining(c)), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(client_->GetJob("job-999")), absl::StatusCode::kNotFound);
+  EXPECT_EQ(code(client_->PromoteModel("job-999/best")), absl::StatusCode::kNotFound);
+  EXPECT_EQ(code(client_->PromoteModel("nonsense")), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(client_->GetServingModel()), absl::StatusCode::kNotFound);
+  EXPECT_EQ(code(client_->Classify(Images(2, 1))), absl::StatusCode::kInvalidArgument);  // 4 > 2
+  EXPECT_EQ(code(client_->Classify(v1::ClassifyRequest())), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerTest, RestartKeepsJobsMetricsAndServingModel) {
+  StartServer(Options());
+  const std::string job = TrainJob();
+  server_->Shutdown();
+  server_.reset();
+
+  StartServer(Options());
+  auto jobs = client_->ListJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].id(), job);
+  EXPECT_EQ((*jobs)[0].state(), v1::SUCCEEDED);
+  EXPECT_EQ((*jobs)[0].epochs_completed(), 5);
+  const auto events = WatchToEnd(job);
+  EXPECT_EQ(Epochs(events), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(FinalState(events), v1::SUCCEEDED);
+  auto serving = client_->GetServingModel();
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->id(), job + "/best");
+  EXPECT_TRUE(client_->Classify(Images(1, 2)).ok());
+  // New jobs continue the numbering.
+  auto next = client_->StartTraining(TinyConfig());
+  ASSERT_TRUE(next.ok());
+  EXPECT_NE(next->id(), job);
+  EXPECT_TRUE(client_->CancelJob(next->id()).ok());
+}
+
+TEST_F(ServerTest, ShutdownInterruptsRunningJobAndRestartReportsIt) {
+  StartServer(Options());
+  v1::TrainingConfig long_config = TinyConfig();
+  long_config.set_epochs(1000);
+  auto job = client_->StartTraining(long_config);
+  ASSERT_TRUE(job.ok());
+  std::vector<v1::JobEvent> events;
+  std::thread stopper;  // Shutdown blocks until the watch ends: not on this thread
+  const absl::Status watched = client_->WatchJob(job->id(), [&](const v1::JobEvent& e) {
+    events.push_back(e);
+    if (e.has_epoch() && e.epoch().epoch() == 1 && !stopper.joinable()) {
+      stopper = std::thread([s = server_.get()] { s->Shutdown(); });
+    }
+  });
+  ASSERT_TRUE(stopper.joinable());
+  stopper.join();
+  EXPECT_TRUE(watched.ok()) << watched;
+  EXPECT_EQ(FinalState(events), v1::INTERRUPTED);
+  server_->Wait();
+  server_.reset();
+
+  StartServer(Options());
+  auto restored = client_->GetJob(job->id());
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->state(), v1::INTERRUPTED);
+  EXPECT_GE(restored->epochs_completed(), 1);
+  auto models = client_->ListModels(job->id());
+  ASSERT_TRUE(models.ok());
+  EXPECT_FALSE(models->empty());  // epoch 1's checkpoints survive
+}
+
+TEST_F(ServerTest, HealthIsServing) {
+  StartServer(Options());
+  auto health = client_->Health();
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace catdog::server
