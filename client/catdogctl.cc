@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "client/catdog_client.h"
+#include "client/load_generator.h"
 #include "client/preview.h"
 #include "client/render.h"
 #include "client/train_flags.h"
@@ -41,11 +42,7 @@ struct Globals {
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "catdogctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
                std::string(status.message()).c_str());
-  if (status.code() == absl::StatusCode::kUnavailable ||
-      status.code() == absl::StatusCode::kDeadlineExceeded) {
-    return kExitUnreachable;
-  }
-  if (status.code() == absl::StatusCode::kInvalidArgument) return kExitFailed;
+  if (status.code() == absl::StatusCode::kUnavailable) return kExitUnreachable;
   return kExitFailed;
 }
 
@@ -163,6 +160,38 @@ int Classify(CatdogClient& client, const std::vector<std::string>& inputs, int b
   return failures == 0 ? kExitOk : kExitFailed;
 }
 
+int Bench(CatdogClient& client, const std::vector<std::string>& inputs, LoadOptions options,
+          bool json) {
+  absl::Status error;
+  const std::vector<std::string> files = CollectImages(inputs, &error);
+  if (!error.ok()) return Fail(error);
+  for (const std::string& f : files) {
+    absl::StatusOr<std::string> bytes = common::ReadFileBytes(f);
+    if (!bytes.ok()) return Fail(bytes.status());
+    options.images.push_back(*std::move(bytes));
+  }
+  absl::StatusOr<LoadReport> r = RunLoad(client, options);
+  if (!r.ok()) return Fail(r.status());
+  if (json) {
+    Print(absl::StrFormat(
+        "{\"concurrency\":%d,\"images_per_request\":%d,\"requests\":%d,\"images\":%d,"
+        "\"errors\":%d,\"seconds\":%.3f,\"requests_per_second\":%.2f,\"images_per_second\":%.2f,"
+        "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"server_mean_batch\":%.3f}\n",
+        options.concurrency, options.images_per_request, r->requests, r->images, r->errors,
+        r->seconds, r->requests_per_second, r->images_per_second, r->p50_ms, r->p90_ms, r->p99_ms,
+        r->server_mean_batch));
+  } else {
+    Print(absl::StrFormat(
+        "concurrency %d, %d image(s)/request: %d requests (%d errors) in %.2f s\n"
+        "  %.2f requests/s, %.2f images/s\n  latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n"
+        "  server mean batch size %.2f\n",
+        options.concurrency, options.images_per_request, r->requests, r->errors, r->seconds,
+        r->requests_per_second, r->images_per_second, r->p50_ms, r->p90_ms, r->p99_ms,
+        r->server_mean_batch));
+  }
+  return r->errors == 0 ? kExitOk : kExitFailed;
+}
+
 template <typename T>
 int Show(const absl::StatusOr<T>& result, bool json, std::string (*render)(const T&)) {
   if (!result.ok()) return Fail(result.status());
@@ -219,6 +248,16 @@ int Main(int argc, char** argv) {
   CLI::App* serving = app.add_subcommand("serving", "show the model being served");
   CLI::App* stats = app.add_subcommand("stats", "serving and job counters");
   CLI::App* health = app.add_subcommand("health", "grpc.health.v1 check; exit 0 when SERVING");
+
+  std::vector<std::string> bench_inputs;
+  LoadOptions load;
+  double bench_seconds = 10;
+  CLI::App* bench = app.add_subcommand("bench", "load-test Classify: throughput and latency percentiles");
+  bench->add_option("inputs", bench_inputs, "image files or folders to send (round-robin)")->required();
+  bench->add_option("-c,--concurrency", load.concurrency, "concurrent callers")->capture_default_str()->check(CLI::Range(1, 4096));
+  bench->add_option("-n,--requests", load.requests, "total requests (0 = run for --duration)")->capture_default_str();
+  bench->add_option("-d,--duration", bench_seconds, "seconds to run when --requests is 0")->capture_default_str();
+  bench->add_option("--images-per-request", load.images_per_request, "images in each request")->capture_default_str()->check(CLI::Range(1, 100000));
 
   std::string preview_dataset, preview_out;
   PreviewOptions preview_options;
@@ -285,6 +324,10 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (*classify) return Classify(*client, inputs, batch, g.json);
+  if (*bench) {
+    load.duration = absl::Milliseconds(static_cast<int64_t>(bench_seconds * 1000));
+    return Bench(*client, bench_inputs, load, g.json);
+  }
   if (*models) {
     absl::StatusOr<std::vector<v1::Model>> list = client->ListModels(models_job);
     if (!list.ok()) return Fail(list.status());

@@ -6,8 +6,9 @@
 #   deploy/demo.sh [PHOTOS_DIR]
 #
 # PHOTOS_DIR holds train/{cat,dog} and test/{cat,dog} (e.g. ../shared/data/catdog);
-# without it a small synthetic dataset is generated. Environment overrides:
-# EPOCHS (3), IMAGE_SIZE (64), WIDTH (0.25; 1.0 = the reference VGG16),
+# without it a small synthetic dataset is generated. Environment overrides
+# (real photos / synthetic): EPOCHS (3 / 6), IMAGE_SIZE (64 / 32), WIDTH
+# (0.25 / 0.125; 1.0 = the reference VGG16), LR (1e-4, the reference / 3e-3),
 # THREADS (all cores), STATE_DIR (a temporary folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +28,12 @@ trap cleanup EXIT
 if [[ -n "${1:-}" ]]; then
   data_root="$(realpath "$1")"
   [[ -d "$data_root/train" && -d "$data_root/test" ]] || { echo "$1 needs train/ and test/ ImageFolders" >&2; exit 2; }
+  defaults=(3 64 0.25 0.0001)
 else
   data_root="$work/data"
-  "$build/tests/catdog-make-dataset" "$data_root/train" 60 64
-  "$build/tests/catdog-make-dataset" "$data_root/test" 15 64 7
+  "$build/tests/catdog-make-dataset" "$data_root/train" 60 40
+  "$build/tests/catdog-make-dataset" "$data_root/test" 15 40 7
+  defaults=(6 32 0.125 0.003)
 fi
 state_dir="${STATE_DIR:-$work/state}"
 
@@ -49,8 +52,8 @@ cat <&3 >"$work/server.log" &
 "$ctl" health
 
 echo "== training (live watch)"
-"$ctl" start-training train --test-root test --image-size "${IMAGE_SIZE:-64}" \
-  --width "${WIDTH:-0.25}" --epochs "${EPOCHS:-3}" --watch
+"$ctl" start-training train --test-root test --image-size "${IMAGE_SIZE:-${defaults[1]}}" \
+  --width "${WIDTH:-${defaults[2]}}" --epochs "${EPOCHS:-${defaults[0]}}" --lr "${LR:-${defaults[3]}}" --watch
 
 echo "== checkpoints"
 "$ctl" models

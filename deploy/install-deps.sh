@@ -16,7 +16,7 @@ BUILD_PKGS=(
 )
 RUNTIME_PKGS=(
   libtorch1.13 libgrpc++1.51 libprotobuf32 libopencv-imgcodecs406 libopencv-imgproc406
-  libopencv-core406 libsqlite3-0 libspdlog1.10 ca-certificates
+  libopencv-core406 libsqlite3-0 libspdlog1.10 libfmt9 libabsl20220623 ca-certificates
 )
 
 pkgs=("${BUILD_PKGS[@]}")
