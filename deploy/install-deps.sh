@@ -2,25 +2,26 @@
 # The single list of system packages catdog needs to build, test and run.
 # Used by the README, .ci/run and the Dockerfile. Idempotent: safe to run again.
 #
-#   deploy/install-deps.sh            build + test dependencies
-#   deploy/install-deps.sh --runtime  only what a built catdogd/catdogctl needs at run time
+#   deploy/install-deps.sh             build + test dependencies
+#   deploy/install-deps.sh --no-torch  the same without Debian's CPU LibTorch (for
+#                                      a CUDA LibTorch from elsewhere, e.g. the GPU image)
 set -euo pipefail
 
 BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config
-  libtorch-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libopencv-dev libabsl-dev libspdlog-dev libgtest-dev libgmock-dev
   libsqlite3-dev libcli11-dev nlohmann-json3-dev
   python3-yaml
 )
-RUNTIME_PKGS=(
-  libtorch1.13 libgrpc++1.51 libprotobuf32 libopencv-imgcodecs406 libopencv-imgproc406
-  libopencv-core406 libsqlite3-0 libspdlog1.10 libfmt9 libabsl20220623 ca-certificates
-)
+TORCH_PKGS=(libtorch-dev)
 
 pkgs=("${BUILD_PKGS[@]}")
-if [[ "${1:-}" == "--runtime" ]]; then pkgs=("${RUNTIME_PKGS[@]}"); fi
+case "${1:-}" in
+  "") pkgs+=("${TORCH_PKGS[@]}") ;;
+  --no-torch) ;;
+  *) echo "usage: $0 [--no-torch]" >&2; exit 2 ;;
+esac
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi

@@ -62,20 +62,6 @@ absl::Status Server::Start() {
   batcher_options.max_queue_size = options_.max_queued_images;
   CATDOG_ASSIGN_OR_RETURN(batcher_, DynamicBatcher::Create(batcher_options));
 
-  // The serving model: an explicit checkpoint wins over the one recorded.
-  if (!options_.serve_checkpoint.empty()) {
-    CATDOG_RETURN_IF_ERROR(
-        registry_->Promote(absl::StrCat("file:", options_.serve_checkpoint), options_.serve_checkpoint)
-            .status());
-  } else {
-    CATDOG_ASSIGN_OR_RETURN(std::optional<ServingRecord> serving, store_->LoadServingModel());
-    if (serving) {
-      if (auto promoted = registry_->Promote(serving->model_id, serving->path); !promoted.ok()) {
-        spdlog::warn("could not load the serving model {} again: {}", serving->model_id, promoted.status());
-      }
-    }
-  }
-
   JobManagerOptions job_options;
   job_options.data_root = options_.data_root;
   job_options.state_dir = options_.state_dir;
@@ -105,9 +91,30 @@ absl::Status Server::Start() {
   if (grpc_server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen_address));
   }
+  // Listening but NOT_SERVING until the serving model is loaded: probes
+  // (Kubernetes readiness, Docker HEALTHCHECK) hold traffic back meanwhile.
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  CATDOG_RETURN_IF_ERROR(LoadServingModel());
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   spdlog::info("catdogd listening on {} (data root {}, state dir {})", address(),
                options_.data_root, options_.state_dir);
+  return absl::OkStatus();
+}
+
+absl::Status Server::LoadServingModel() {
+  // An explicit checkpoint wins over the one recorded in the store.
+  if (!options_.serve_checkpoint.empty()) {
+    return registry_
+        ->Promote(absl::StrCat("file:", options_.serve_checkpoint), options_.serve_checkpoint)
+        .status();
+  }
+  CATDOG_ASSIGN_OR_RETURN(std::optional<ServingRecord> serving, store_->LoadServingModel());
+  if (serving) {
+    if (auto promoted = registry_->Promote(serving->model_id, serving->path); !promoted.ok()) {
+      spdlog::warn("could not load the serving model {} again: {}", serving->model_id,
+                   promoted.status());
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -3,7 +3,8 @@
 // (with grpc.health.v1 and reflection). It owns the components and wires
 // them together; the logic lives in them.
 //
-// Thread-safe. Shutdown order: health NOT_SERVING, stop jobs (INTERRUPTED at
+// Thread-safe. Health is NOT_SERVING until the serving model is loaded.
+// Shutdown order: health NOT_SERVING, stop jobs (INTERRUPTED at
 // a batch boundary), release watchers, drain in-flight RPCs, drain the
 // batcher.
 #pragma once
@@ -69,6 +70,7 @@ class Server {
  private:
   explicit Server(const ServerOptions& options);
   absl::Status Start();
+  absl::Status LoadServingModel();
 
   const ServerOptions options_;
   int port_ = 0;
