@@ -50,12 +50,10 @@ absl::StatusOr<v1::Job> CatdogClient::GetJob(const std::string& job_id) {
   return Call(*training_, &v1::TrainingService::Stub::GetJob, request);
 }
 
-absl::StatusOr<std::vector<v1::Job>> CatdogClient::ListJobs(const std::vector<v1::JobState>& states) {
+absl::StatusOr<v1::ListJobsResponse> CatdogClient::ListJobs(const std::vector<v1::JobState>& states) {
   v1::ListJobsRequest request;
   for (v1::JobState s : states) request.add_states(s);
-  auto response = Call(*training_, &v1::TrainingService::Stub::ListJobs, request);
-  if (!response.ok()) return response.status();
-  return std::vector<v1::Job>(response->jobs().begin(), response->jobs().end());
+  return Call(*training_, &v1::TrainingService::Stub::ListJobs, request);
 }
 
 absl::StatusOr<v1::Job> CatdogClient::CancelJob(const std::string& job_id) {
@@ -79,12 +77,10 @@ absl::StatusOr<v1::ClassifyResponse> CatdogClient::Classify(const v1::ClassifyRe
   return Call(*inference_, &v1::InferenceService::Stub::Classify, request);
 }
 
-absl::StatusOr<std::vector<v1::Model>> CatdogClient::ListModels(const std::string& job_id) {
+absl::StatusOr<v1::ListModelsResponse> CatdogClient::ListModels(const std::string& job_id) {
   v1::ListModelsRequest request;
   request.set_job_id(job_id);
-  auto response = Call(*models_, &v1::ModelService::Stub::ListModels, request);
-  if (!response.ok()) return response.status();
-  return std::vector<v1::Model>(response->models().begin(), response->models().end());
+  return Call(*models_, &v1::ModelService::Stub::ListModels, request);
 }
 
 absl::StatusOr<v1::Model> CatdogClient::GetServingModel() {

@@ -29,7 +29,7 @@ class CatdogClient {
 
   absl::StatusOr<v1::Job> StartTraining(const v1::TrainingConfig& config);
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
-  absl::StatusOr<std::vector<v1::Job>> ListJobs(const std::vector<v1::JobState>& states = {});
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::vector<v1::JobState>& states = {});
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
   // Calls `on_event` for each event (replay first, then live) until the job
   // ends; returns the stream's final status.
@@ -38,7 +38,7 @@ class CatdogClient {
 
   absl::StatusOr<v1::ClassifyResponse> Classify(const v1::ClassifyRequest& request);
 
-  absl::StatusOr<std::vector<v1::Model>> ListModels(const std::string& job_id = "");
+  absl::StatusOr<v1::ListModelsResponse> ListModels(const std::string& job_id = "");
   absl::StatusOr<v1::Model> GetServingModel();
   absl::StatusOr<v1::Model> PromoteModel(const std::string& model_id);
 

@@ -312,34 +312,14 @@ int Main(int argc, char** argv) {
       }
       states.push_back(s);
     }
-    absl::StatusOr<std::vector<v1::Job>> list = client->ListJobs(states);
-    if (!list.ok()) return Fail(list.status());
-    if (g.json) {
-      v1::ListJobsResponse r;
-      for (const v1::Job& j : *list) *r.add_jobs() = j;
-      Print(ToJson(r) + "\n");
-    } else {
-      Print(JobsTable(*list));
-    }
-    return kExitOk;
+    return Show<v1::ListJobsResponse>(client->ListJobs(states), g.json, &JobsTable);
   }
   if (*classify) return Classify(*client, inputs, batch, g.json);
   if (*bench) {
     load.duration = absl::Milliseconds(static_cast<int64_t>(bench_seconds * 1000));
     return Bench(*client, bench_inputs, load, g.json);
   }
-  if (*models) {
-    absl::StatusOr<std::vector<v1::Model>> list = client->ListModels(models_job);
-    if (!list.ok()) return Fail(list.status());
-    if (g.json) {
-      v1::ListModelsResponse r;
-      for (const v1::Model& m : *list) *r.add_models() = m;
-      Print(ToJson(r) + "\n");
-    } else {
-      Print(ModelsTable(*list));
-    }
-    return kExitOk;
-  }
+  if (*models) return Show<v1::ListModelsResponse>(client->ListModels(models_job), g.json, &ModelsTable);
   if (*promote) return Show<v1::Model>(client->PromoteModel(model_id), g.json, &ModelDetails);
   if (*serving) return Show<v1::Model>(client->GetServingModel(), g.json, &ModelDetails);
   if (*stats) return Show<v1::Stats>(client->GetStats(), g.json, &StatsText);

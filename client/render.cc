@@ -37,10 +37,10 @@ std::string JobStateName(v1::JobState state) {
   return name.empty() ? absl::StrCat(static_cast<int>(state)) : name;
 }
 
-std::string JobsTable(const std::vector<v1::Job>& jobs) {
+std::string JobsTable(const v1::ListJobsResponse& jobs) {
   std::string out = absl::StrFormat("%-10s %-11s %-8s %-9s %-10s %-20s %s\n", "JOB", "STATE", "EPOCHS",
                                     "BEST_ACC", "DURATION", "CREATED", "DATASET");
-  for (const v1::Job& j : jobs) {
+  for (const v1::Job& j : jobs.jobs()) {
     absl::StrAppendFormat(&out, "%-10s %-11s %3d/%-4d %-9.4f %-10s %-20s %s\n", j.id(),
                           JobStateName(j.state()), j.epochs_completed(), j.config().epochs(),
                           j.best_valid_accuracy(), Duration(j), FormatTime(j.created_unix_ms()),
@@ -70,10 +70,10 @@ std::string JobDetails(const v1::Job& j) {
   return out;
 }
 
-std::string ModelsTable(const std::vector<v1::Model>& models) {
+std::string ModelsTable(const v1::ListModelsResponse& models) {
   std::string out = absl::StrFormat("%-16s %-6s %-9s %-10s %-9s %-8s %s\n", "MODEL", "EPOCH",
                                     "VALID_ACC", "VALID_LOSS", "TEST_ACC", "SERVING", "PATH");
-  for (const v1::Model& m : models) {
+  for (const v1::Model& m : models.models()) {
     absl::StrAppendFormat(&out, "%-16s %-6d %-9.4f %-10.4f %-9s %-8s %s\n", m.id(), m.epoch(),
                           m.valid_accuracy(), m.valid_loss(),
                           m.has_test_accuracy() ? absl::StrFormat("%.4f", m.test_accuracy()) : "-",

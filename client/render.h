@@ -15,9 +15,9 @@ namespace catdog::client {
 std::string ToJson(const google::protobuf::Message& message);
 
 std::string JobStateName(v1::JobState state);  // "SUCCEEDED", ...
-std::string JobsTable(const std::vector<v1::Job>& jobs);
+std::string JobsTable(const v1::ListJobsResponse& jobs);
 std::string JobDetails(const v1::Job& job);
-std::string ModelsTable(const std::vector<v1::Model>& models);
+std::string ModelsTable(const v1::ListModelsResponse& models);
 std::string ModelDetails(const v1::Model& model);
 std::string StatsText(const v1::Stats& stats);
 

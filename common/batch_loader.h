@@ -62,7 +62,6 @@ class BatchLoader {
 
   size_t size() const { return samples_.size(); }
   int64_t num_batches() const { return num_batches_; }
-  const std::vector<Sample>& samples() const { return samples_; }
 
   // Begins epoch `epoch`; batches of an unfinished previous epoch are dropped.
   void StartEpoch(int64_t epoch) ABSL_LOCKS_EXCLUDED(mu_);

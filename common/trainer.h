@@ -44,7 +44,6 @@ class Trainer {
   const ImageFolder& dataset() const { return dataset_; }
   size_t train_size() const { return split_.train.size(); }
   size_t valid_size() const { return split_.valid.size(); }
-  size_t test_size() const { return test_ ? test_->samples.size() : 0; }
 
   // Trains to completion, early stop, or `stop` (then CANCELLED, with the
   // last complete checkpoint on disk). ABORTED when the loss diverges (NaN).

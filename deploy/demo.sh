@@ -21,7 +21,6 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/catdog_demo_XXXXXX")"
 server_pid=""
 cleanup() {
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then kill -TERM "$server_pid"; wait "$server_pid" || true; fi
-  rm -rf "$work/out"
 }
 trap cleanup EXIT
 
@@ -38,17 +37,12 @@ fi
 state_dir="${STATE_DIR:-$work/state}"
 
 echo "== starting catdogd (data root $data_root, state dir $state_dir)"
-mkfifo "$work/out"
-"$build/server/catdogd" --listen 127.0.0.1:0 --data-root "$data_root" --state-dir "$state_dir" \
-  --threads "${THREADS:-0}" >"$work/out" 2>&1 &
-server_pid=$!
-exec 3<"$work/out"
-while IFS= read -r -t 120 line <&3; do
-  echo "   $line"
-  if [[ "$line" == "catdogd listening on "* ]]; then export CATDOG_SERVER="${line##* }"; break; fi
-done
-[[ -n "${CATDOG_SERVER:-}" ]] || { echo "catdogd did not start" >&2; exit 1; }
-cat <&3 >"$work/server.log" &
+source deploy/catdogd-launch.sh
+catdogd_start "$work" "$work/server.log" "$build/server/catdogd" --listen 127.0.0.1:0 \
+  --data-root "$data_root" --state-dir "$state_dir" --threads "${THREADS:-0}" \
+  || { echo "catdogd did not start: $(cat "$work/server.log")" >&2; exit 1; }
+server_pid=$CATDOG_PID
+echo "   catdogd listening on $CATDOG_SERVER"
 "$ctl" health
 
 echo "== training (live watch)"

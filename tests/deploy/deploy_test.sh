@@ -96,18 +96,12 @@ pass "collect-runtime.sh: binaries load only collected libraries (plus the C/C++
 
 # ---- Environment-only configuration, as in the image, and its HEALTHCHECK ----
 mkdir -p "$work/data" "$work/state"
-mkfifo "$work/out"
-env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$work/opt/lib" CATDOG_LISTEN=127.0.0.1:0 \
-  CATDOG_DATA_ROOT="$work/data" CATDOG_STATE_DIR="$work/state" CATDOG_LOG_LEVEL=warn \
-  "$work/opt/bin/catdogd" >"$work/out" 2>&1 &
-server_pid=$!
-exec 3<"$work/out"
-addr=""
-while IFS= read -r -t 60 line <&3; do
-  if [[ "$line" == "catdogd listening on "* ]]; then addr="${line##* }"; break; fi
-done
-[[ -n "$addr" ]] || fail "catdogd configured by environment did not start"
-cat <&3 >/dev/null &
+source "$src/deploy/catdogd-launch.sh"
+catdogd_start "$work" "$work/server.log" env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$work/opt/lib" \
+  CATDOG_LISTEN=127.0.0.1:0 CATDOG_DATA_ROOT="$work/data" CATDOG_STATE_DIR="$work/state" \
+  CATDOG_LOG_LEVEL=warn "$work/opt/bin/catdogd" || fail "catdogd configured by environment did not start"
+server_pid=$CATDOG_PID
+addr=$CATDOG_SERVER
 # The Dockerfile's HEALTHCHECK, with the test server's port.
 health_cmd="$(sed -nE 's/.*CMD \[(.*health")\].*/\1/p' "$dockerfile" | head -n1 | tr -d '",')"
 read -r -a argv <<<"${health_cmd/127.0.0.1:50051/$addr}"

@@ -22,21 +22,11 @@ fail() { echo "E2E FAIL: $*" >&2; exit 1; }
 "$make_dataset" "$work/data/synth" 40 32 >/dev/null
 "$make_dataset" "$work/data/synth_test" 8 32 7 >/dev/null
 
-# The server prints its bound address on stdout: read it from a pipe, so we
-# wait exactly until it is listening; then keep draining the pipe into the log.
-mkfifo "$work/out"
-"$catdogd" --listen 127.0.0.1:0 --data-root "$work/data" --state-dir "$work/state" \
-  --threads 2 --log-level warn >"$work/out" 2>"$work/server.log" &
-server_pid=$!
-exec 3<"$work/out"
-addr=""
-while IFS= read -r -t 60 line <&3; do
-  if [[ "$line" == "catdogd listening on "* ]]; then addr="${line##* }"; break; fi
-  echo "$line" >>"$work/server.log"
-done
-[[ -n "$addr" ]] || fail "server did not start: $(cat "$work/server.log")"
-cat <&3 >>"$work/server.log" &
-export CATDOG_SERVER="$addr"
+source "$(dirname "$0")/../../deploy/catdogd-launch.sh"
+catdogd_start "$work" "$work/server.log" "$catdogd" --listen 127.0.0.1:0 --data-root "$work/data" \
+  --state-dir "$work/state" --threads 2 --log-level warn || fail "server did not start: $(cat "$work/server.log")"
+server_pid=$CATDOG_PID
+addr=$CATDOG_SERVER
 echo "server at $addr"
 
 "$ctl" health | grep -qx SERVING || fail "health"

@@ -156,7 +156,7 @@ TEST_F(ServerTest, TrainsToSucceededAutoPromotesAndClassifiesCorrectly) {
   auto models = client_->ListModels(job->id());
   ASSERT_TRUE(models.ok());
   std::set<std::string> ids;
-  for (const auto& m : *models) ids.insert(m.id());
+  for (const auto& m : models->models()) ids.insert(m.id());
   EXPECT_EQ(ids, (std::set<std::string>{job->id() + "/best", job->id() + "/last"}));
 }
 
@@ -344,10 +344,10 @@ TEST_F(ServerTest, RestartKeepsJobsMetricsAndServingModel) {
   StartServer(Options());
   auto jobs = client_->ListJobs();
   ASSERT_TRUE(jobs.ok());
-  ASSERT_EQ(jobs->size(), 1u);
-  EXPECT_EQ((*jobs)[0].id(), job);
-  EXPECT_EQ((*jobs)[0].state(), v1::SUCCEEDED);
-  EXPECT_EQ((*jobs)[0].epochs_completed(), 5);
+  ASSERT_EQ(jobs->jobs_size(), 1);
+  EXPECT_EQ(jobs->jobs(0).id(), job);
+  EXPECT_EQ(jobs->jobs(0).state(), v1::SUCCEEDED);
+  EXPECT_EQ(jobs->jobs(0).epochs_completed(), 5);
   const auto events = WatchToEnd(job);
   EXPECT_EQ(Epochs(events), (std::vector<int64_t>{1, 2, 3, 4, 5}));
   EXPECT_EQ(FinalState(events), v1::SUCCEEDED);
@@ -390,7 +390,7 @@ TEST_F(ServerTest, ShutdownInterruptsRunningJobAndRestartReportsIt) {
   EXPECT_GE(restored->epochs_completed(), 1);
   auto models = client_->ListModels(job->id());
   ASSERT_TRUE(models.ok());
-  EXPECT_FALSE(models->empty());  // epoch 1's checkpoints survive
+  EXPECT_GT(models->models_size(), 0);  // epoch 1's checkpoints survive
 }
 
 TEST_F(ServerTest, HealthIsServing) {

@@ -1,0 +1,30 @@
+# Sourced by deploy/demo.sh and the end-to-end tests: starts catdogd in the
+# background and waits, on a pipe rather than a timer, until it prints the
+# address it bound.
+#
+#   source deploy/catdogd-launch.sh
+#   catdogd_start WORK_DIR LOG_FILE COMMAND [ARGS...]
+#
+# Sets CATDOG_PID and exports CATDOG_SERVER (host:port). The server's other
+# output goes to LOG_FILE. Returns 1 if it did not start within 120 s.
+catdogd_start() {
+  local work="$1" log="$2"
+  shift 2
+  local fifo="$work/catdogd.out" line fd
+  mkfifo "$fifo"
+  "$@" >"$fifo" 2>>"$log" &
+  CATDOG_PID=$!
+  exec {fd}<"$fifo"
+  CATDOG_SERVER=""
+  while IFS= read -r -t 120 line <&"$fd"; do
+    if [[ "$line" == "catdogd listening on "* ]]; then
+      CATDOG_SERVER="${line##* }"
+      break
+    fi
+    echo "$line" >>"$log"
+  done
+  [[ -n "$CATDOG_SERVER" ]] || return 1
+  export CATDOG_SERVER
+  # Keep draining, so later output never blocks the server on a full pipe.
+  cat <&"$fd" >>"$log" &
+}
