@@ -1,5 +1,11 @@
 #include "server/server.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -48,10 +54,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
 
 Server::Server(const ServerOptions& options) : options_(options) {}
 
-Server::~Server() { Shutdown(); }
+Server::~Server() {
+  Shutdown();
+  if (state_lock_fd_ >= 0) ::close(state_lock_fd_);  // releases the flock
+}
 
 absl::Status Server::Start() {
   const absl::Time started = absl::Now();
+  // Two servers on one SQLite file and checkpoint folder would corrupt each
+  // other's view of the jobs.
+  const std::string lock_path = options_.state_dir + "/catdogd.lock";
+  state_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (state_lock_fd_ < 0) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot open ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (::flock(state_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another catdogd is using the state dir ", options_.state_dir, " (", lock_path, " is locked)"));
+  }
   CATDOG_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.state_dir + "/catdog.db"));
   hub_ = std::make_unique<EventHub>();
   registry_ = std::make_unique<ModelRegistry>(store_.get(), options_.device);

@@ -53,7 +53,8 @@ struct ServerOptions {
 class Server {
  public:
   // INVALID_ARGUMENT for bad options, FAILED_PRECONDITION when the data root
-  // is missing, UNAVAILABLE when the address cannot be bound.
+  // is missing or another catdogd holds the state dir, UNAVAILABLE when the
+  // address cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options);
   ~Server();
   Server(const Server&) = delete;
@@ -74,6 +75,8 @@ class Server {
 
   const ServerOptions options_;
   int port_ = 0;
+  // flock()ed for the server's lifetime: one catdogd per state dir.
+  int state_lock_fd_ = -1;
   // Declaration order is construction order; destruction runs in reverse, so
   // services go before what they point to.
   std::unique_ptr<JobStore> store_;

@@ -393,6 +393,15 @@ TEST_F(ServerTest, ShutdownInterruptsRunningJobAndRestartReportsIt) {
   EXPECT_GT(models->models_size(), 0);  // epoch 1's checkpoints survive
 }
 
+TEST_F(ServerTest, SecondServerOnTheSameStateDirIsRefused) {
+  StartServer(Options());
+  auto second = Server::Create(Options());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("another catdogd"), std::string::npos) << second.status();
+  server_.reset();  // releases the state dir
+  EXPECT_TRUE(Server::Create(Options()).ok());
+}
+
 TEST_F(ServerTest, HealthIsServing) {
   StartServer(Options());
   auto health = client_->Health();
