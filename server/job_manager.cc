@@ -95,7 +95,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerO
                                                                ModelRegistry* registry,
                                                                EventHub* hub) {
   if (options.max_concurrent_jobs < 1) return absl::InvalidArgumentError("max concurrent jobs must be >= 1");
-  if (options.max_queued_jobs < 0) return absl::InvalidArgumentError("max queued jobs must be >= 0");
+  if (options.max_queued_jobs < 1) return absl::InvalidArgumentError("max queued jobs must be >= 1");
   std::unique_ptr<JobManager> manager(new JobManager(options, store, registry, hub));
   CATDOG_RETURN_IF_ERROR(manager->Restore());
   for (int i = 0; i < options.max_concurrent_jobs; ++i) {

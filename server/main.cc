@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-concurrent-jobs", o.max_concurrent_jobs, "training jobs run at once (1 per GPU)")
       ->envname("CATDOG_MAX_CONCURRENT_JOBS")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--max-queued-jobs", o.max_queued_jobs, "jobs waiting beyond those running")
-      ->envname("CATDOG_MAX_QUEUED_JOBS")->capture_default_str()->check(CLI::Range(0, 10000));
+      ->envname("CATDOG_MAX_QUEUED_JOBS")->capture_default_str()->check(CLI::Range(1, 10000));
   app.add_option("--threads", o.threads, "intra-op CPU threads for training and inference (0 = all cores)")
       ->envname("CATDOG_THREADS")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--device", o.device, "serving device: auto | cpu | cuda | cuda:N")

@@ -213,6 +213,29 @@ TEST_F(ServerTest, CancelsQueuedAndRunningJobs) {
   EXPECT_EQ(client_->CancelJob(running->id()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(ServerTest, FullJobQueueIsResourceExhausted) {
+  ServerOptions o = Options();
+  o.max_queued_jobs = 1;
+  StartServer(o);
+  v1::TrainingConfig long_config = TinyConfig();
+  long_config.set_epochs(1000);
+  auto running = client_->StartTraining(long_config);
+  ASSERT_TRUE(running.ok());
+  bool checked = false;
+  const absl::Status s = client_->WatchJob(running->id(), [&](const v1::JobEvent& e) {
+    if (checked || !e.has_state() || e.state().state() != v1::RUNNING) return;
+    checked = true;  // the worker holds the first job; the queue is empty
+    auto queued = client_->StartTraining(TinyConfig());
+    ASSERT_TRUE(queued.ok()) << queued.status();
+    auto refused = client_->StartTraining(TinyConfig());
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+    EXPECT_TRUE(client_->CancelJob(queued->id()).ok());
+    EXPECT_TRUE(client_->CancelJob(running->id()).ok());
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(checked);
+}
+
 TEST_F(ServerTest, ConcurrentCallersAreBatchedTogether) {
   ServerOptions o = Options();
   o.serve_checkpoint = RandomCheckpoint("random.ckpt");
