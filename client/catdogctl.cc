@@ -172,22 +172,24 @@ int Bench(CatdogClient& client, const std::vector<std::string>& inputs, LoadOpti
   }
   absl::StatusOr<LoadReport> r = RunLoad(client, options);
   if (!r.ok()) return Fail(r.status());
+  const std::string mean_batch =
+      r->server_mean_batch ? absl::StrFormat("%.3f", *r->server_mean_batch) : "null";
   if (json) {
     Print(absl::StrFormat(
         "{\"concurrency\":%d,\"images_per_request\":%d,\"requests\":%d,\"images\":%d,"
         "\"errors\":%d,\"seconds\":%.3f,\"requests_per_second\":%.2f,\"images_per_second\":%.2f,"
-        "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"server_mean_batch\":%.3f}\n",
+        "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"server_mean_batch\":%s}\n",
         options.concurrency, options.images_per_request, r->requests, r->images, r->errors,
         r->seconds, r->requests_per_second, r->images_per_second, r->p50_ms, r->p90_ms, r->p99_ms,
-        r->server_mean_batch));
+        mean_batch));
   } else {
     Print(absl::StrFormat(
         "concurrency %d, %d image(s)/request: %d requests (%d errors) in %.2f s\n"
         "  %.2f requests/s, %.2f images/s\n  latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n"
-        "  server mean batch size %.2f\n",
+        "  server mean batch size %s\n",
         options.concurrency, options.images_per_request, r->requests, r->errors, r->seconds,
         r->requests_per_second, r->images_per_second, r->p50_ms, r->p90_ms, r->p99_ms,
-        r->server_mean_batch));
+        r->server_mean_batch ? mean_batch : "unknown (no StatsService)"));
   }
   return r->errors == 0 ? kExitOk : kExitFailed;
 }

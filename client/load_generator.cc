@@ -23,8 +23,7 @@ absl::StatusOr<LoadReport> RunLoad(CatdogClient& client, const LoadOptions& o) {
   if (o.requests <= 0 && o.duration <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("give a request count or a duration");
   }
-  absl::StatusOr<v1::Stats> before = client.GetStats();
-  if (!before.ok()) return before.status();
+  const absl::StatusOr<v1::Stats> before = client.GetStats();
 
   std::atomic<int64_t> issued{0};
   std::atomic<int64_t> errors{0};
@@ -57,8 +56,7 @@ absl::StatusOr<LoadReport> RunLoad(CatdogClient& client, const LoadOptions& o) {
   }
   for (std::thread& t : callers) t.join();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  absl::StatusOr<v1::Stats> after = client.GetStats();
-  if (!after.ok()) return after.status();
+  const absl::StatusOr<v1::Stats> after = client.GetStats();
 
   std::sort(latencies_ms.begin(), latencies_ms.end());
   LoadReport r;
@@ -71,8 +69,10 @@ absl::StatusOr<LoadReport> RunLoad(CatdogClient& client, const LoadOptions& o) {
   r.p50_ms = Percentile(latencies_ms, 50);
   r.p90_ms = Percentile(latencies_ms, 90);
   r.p99_ms = Percentile(latencies_ms, 99);
-  const int64_t batches = after->batches() - before->batches();
-  if (batches > 0) r.server_mean_batch = static_cast<double>(after->images() - before->images()) / batches;
+  if (before.ok() && after.ok() && after->batches() > before->batches()) {
+    r.server_mean_batch = static_cast<double>(after->images() - before->images()) /
+                          static_cast<double>(after->batches() - before->batches());
+  }
   return r;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,11 +30,12 @@ struct LoadReport {
   double requests_per_second = 0.0;
   double images_per_second = 0.0;
   double p50_ms = 0.0, p90_ms = 0.0, p99_ms = 0.0;
-  double server_mean_batch = 0.0;  // from the server's stats over the run
+  // From the server's stats over the run; unset for servers without
+  // catdog.v1.StatsService (the plain Python comparison server).
+  std::optional<double> server_mean_batch;
 };
 
-// INVALID_ARGUMENT for bad options; the server's status when its stats
-// cannot be read. Failed requests are counted, not fatal.
+// INVALID_ARGUMENT for bad options. Failed requests are counted, not fatal.
 absl::StatusOr<LoadReport> RunLoad(CatdogClient& client, const LoadOptions& options);
 
 // Nearest-rank percentile of `sorted` (ascending), p in [0, 100].

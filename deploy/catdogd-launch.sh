@@ -1,6 +1,7 @@
-# Sourced by deploy/demo.sh and the end-to-end tests: starts catdogd in the
-# background and waits, on a pipe rather than a timer, until it prints the
-# address it bound.
+# Sourced by deploy/demo.sh, the end-to-end tests and bench/run.sh: starts a
+# server in the background and waits, on a pipe rather than a timer, until it
+# prints the line "NAME listening on HOST:PORT" (catdogd does, and so does the
+# Python comparison server).
 #
 #   source deploy/catdogd-launch.sh
 #   catdogd_start WORK_DIR LOG_FILE COMMAND [ARGS...]
@@ -10,15 +11,16 @@
 catdogd_start() {
   local work="$1" log="$2"
   shift 2
-  local fifo="$work/catdogd.out" line fd
+  local fifo line fd
+  fifo="$(mktemp -u "$work/server_out_XXXXXX")"
   mkfifo "$fifo"
   "$@" >"$fifo" 2>>"$log" &
   CATDOG_PID=$!
   exec {fd}<"$fifo"
   CATDOG_SERVER=""
   while IFS= read -r -t 120 line <&"$fd"; do
-    if [[ "$line" == "catdogd listening on "* ]]; then
-      CATDOG_SERVER="${line##* }"
+    if [[ "$line" =~ ^[a-z-]+\ listening\ on\ ([^ ]+)$ ]]; then
+      CATDOG_SERVER="${BASH_REMATCH[1]}"
       break
     fi
     echo "$line" >>"$log"

@@ -13,6 +13,8 @@ BUILD_PKGS=(
   libopencv-dev libabsl-dev libspdlog-dev libgtest-dev libgmock-dev
   libsqlite3-dev libcli11-dev nlohmann-json3-dev
   python3-yaml
+  # bench/: the reference notebook loop and the plain Python server to compare with
+  python3-torch python3-torchvision python3-grpcio python3-pil python3-protobuf
 )
 TORCH_PKGS=(libtorch-dev)
 

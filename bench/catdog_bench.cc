@@ -1,0 +1,145 @@
+// catdog-bench: micro-benchmarks for the suite in bench/run.sh. Each prints
+// one JSON object on stdout.
+//
+//   catdog-bench compute  --image-size 64 --batch 16 --batches 20 --threads 2 [--width 1]
+//       forward + backward + Adam step on tensors already in memory: the
+//       training compute limit, no data loading.
+//   catdog-bench forward  --checkpoint PATH --batch B --iters N --threads 2
+//       the serving model's forward pass alone (InferenceMode), per batch.
+//   catdog-bench decode   --image-size 64 FILE...
+//       decode + resize, one thread, images per second.
+//   catdog-bench make-checkpoint --out PATH --image-size 64 [--width 1]
+//       a checkpoint of the reference VGG16 with seeded random weights.
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "common/checkpoint.h"
+#include "common/device.h"
+#include "common/image_io.h"
+#include "common/transforms.h"
+#include "common/vgg.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int Compute(int size, int batch, int batches, double width) {
+  torch::manual_seed(0);
+  catdog::common::Vgg16 model(catdog::common::VggOptions{2, width});
+  model->train();
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-4));
+  auto x = torch::rand({batch, 3, size, size});
+  auto y = torch::randint(0, 2, {batch}, torch::kInt64);
+  auto step = [&] {
+    adam.zero_grad();
+    auto loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    loss.backward();
+    adam.step();
+    return loss.item<double>();
+  };
+  step();  // warm-up: first-call allocations
+  const auto start = Clock::now();
+  for (int i = 0; i < batches; ++i) step();
+  const double s = Since(start);
+  std::printf("{\"bench\":\"compute\",\"image_size\":%d,\"batch\":%d,\"batches\":%d,\"seconds\":%.3f,"
+              "\"images_per_second\":%.3f}\n", size, batch, batches, s, batches * batch / s);
+  return 0;
+}
+
+int Forward(const std::string& path, int batch, int iters) {
+  auto loaded = catdog::common::LoadCheckpoint(path, c10::Device(c10::kCPU));
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "%s\n", loaded.status().ToString().c_str());
+    return 1;
+  }
+  const int size = loaded->card.preprocessing.image_size;
+  torch::InferenceMode guard;
+  auto x = torch::rand({batch, 3, size, size});
+  loaded->model->forward(x);  // warm-up
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    const auto start = Clock::now();
+    loaded->model->forward(x);
+    ms.push_back(Since(start) * 1000);
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  std::printf("{\"bench\":\"forward\",\"image_size\":%d,\"batch\":%d,\"iters\":%d,\"median_ms\":%.3f,"
+              "\"images_per_second\":%.3f}\n", size, batch, iters, median, batch * 1000.0 / median);
+  return 0;
+}
+
+int Decode(int size, const std::vector<std::string>& files) {
+  std::vector<std::string> bytes;
+  for (const auto& f : files) {
+    auto b = catdog::common::ReadFileBytes(f);
+    if (!b.ok()) return 1;
+    bytes.push_back(*std::move(b));
+  }
+  const auto start = Clock::now();
+  int decoded = 0;
+  for (const auto& b : bytes) {
+    auto rgb = catdog::common::DecodeImage(b);
+    if (!rgb.ok()) continue;
+    const cv::Mat small = catdog::common::Resize(*rgb, size, size);
+    decoded += small.rows == size;
+  }
+  const double s = Since(start);
+  std::printf("{\"bench\":\"decode\",\"image_size\":%d,\"images\":%d,\"seconds\":%.3f,"
+              "\"images_per_second\":%.3f}\n", size, decoded, s, decoded / s);
+  return 0;
+}
+
+int MakeCheckpoint(const std::string& out, int size, double width) {
+  torch::manual_seed(0);
+  catdog::common::Vgg16 model(catdog::common::VggOptions{2, width});
+  model->eval();
+  catdog::common::ModelCard card;
+  card.width = width;
+  card.class_names = {"cat", "dog"};
+  card.preprocessing.image_size = size;
+  card.kind = "bench";
+  const absl::Status s = catdog::common::SaveCheckpoint(out, card, model, nullptr);
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("{\"bench\":\"make-checkpoint\",\"path\":\"%s\"}\n", out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"catdog-bench: micro-benchmarks (JSON on stdout)"};
+  app.require_subcommand(1);
+  int size = 64, batch = 16, batches = 20, iters = 30, threads = 0;
+  double width = 1.0;
+  std::string checkpoint, out;
+  std::vector<std::string> files;
+  app.add_option("--threads", threads, "intra-op threads (0 = all cores)");
+  auto* compute = app.add_subcommand("compute", "forward+backward+Adam on in-memory tensors");
+  auto* forward = app.add_subcommand("forward", "serving model forward pass alone");
+  auto* decode = app.add_subcommand("decode", "decode + resize on one thread");
+  auto* make = app.add_subcommand("make-checkpoint", "reference VGG16 with seeded random weights");
+  for (auto* sub : {compute, decode, make}) sub->add_option("--image-size", size)->capture_default_str();
+  for (auto* sub : {compute, make}) sub->add_option("--width", width)->capture_default_str();
+  for (auto* sub : {compute, forward}) sub->add_option("--batch", batch)->capture_default_str();
+  compute->add_option("--batches", batches)->capture_default_str();
+  forward->add_option("--iters", iters)->capture_default_str();
+  forward->add_option("--checkpoint", checkpoint)->required();
+  decode->add_option("files", files)->required();
+  make->add_option("--out", out)->required();
+  CLI11_PARSE(app, argc, argv);
+  catdog::common::ConfigureThreads(threads);
+  if (*compute) return Compute(size, batch, batches, width);
+  if (*forward) return Forward(checkpoint, batch, iters);
+  if (*decode) return Decode(size, files);
+  return MakeCheckpoint(out, size, width);
+}

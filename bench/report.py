@@ -1,0 +1,102 @@
+"""Turns bench/run.sh's results.jsonl into BENCHMARKS.md: medians per
+contender, the ratios the targets are stated in, and whether each is met."""
+import argparse
+import collections
+import datetime
+import json
+import statistics
+
+p = argparse.ArgumentParser()
+p.add_argument("results")
+p.add_argument("--machine", required=True)
+p.add_argument("--size", type=int, required=True)
+p.add_argument("--threads", type=int, required=True)
+p.add_argument("--repeats", type=int, required=True)
+p.add_argument("--batches", type=int, required=True)
+p.add_argument("--quick", default="false")
+a = p.parse_args()
+
+runs = collections.defaultdict(list)
+for line in open(a.results):
+    d = json.loads(line)
+    runs[d["contender"]].append(d)
+
+
+def med(contender, key="images_per_second"):
+    values = [r[key] for r in runs.get(contender, []) if r.get(key) is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt(x, digits=1):
+    return "n/a" if x != x else f"{x:.{digits}f}"
+
+
+out = []
+w = out.append
+w("# catdog benchmarks\n")
+if a.quick == "true":
+    w("**Quick mode (tiny synthetic inputs): checks that the suite runs; the figures mean nothing.**\n")
+w(f"Measured {datetime.date.today().isoformat()} on {a.machine}, CPU only, {a.threads} intra-op "
+  f"threads, {a.size} px, batch 16, {a.repeats} alternating rounds (medians). Command: `bench/run.sh`.\n")
+
+w("## Training throughput (images/s)\n")
+w(f"{a.batches} batches of 16 on the same images (a fixed subset of the training photos).\n")
+w("| contender | images/s |\n| --- | --- |")
+ref = med("reference")
+rows = [("reference notebook loop (PyTorch eager, PIL, num_workers=0)", ref),
+        ("catdog trainer, first epoch (decoding)", med("catdog_epoch1")),
+        ("catdog trainer, later epoch (decoded-image cache warm)", med("catdog_epoch2")),
+        ("compute limit (forward + backward + Adam, tensors in memory)", med("compute_limit"))]
+for name, v in rows:
+    w(f"| {name} | {fmt(v)} |")
+w("")
+
+w("## Data path: decode + resize, one thread (images/s)\n")
+w("| contender | images/s |\n| --- | --- |")
+w(f"| catdog (OpenCV decode, area resize) | {fmt(med('catdog_decode'))} |")
+w(f"| PIL (decode, bilinear resize) | {fmt(med('pil_decode'))} |\n")
+
+w("## Serving\n")
+w("| contender | batch 1: ms | batch 1: images/s | batch 32: ms | batch 32: images/s |\n| --- | --- | --- | --- | --- |")
+for name, key in (("catdog forward (LibTorch C++)", "raw_forward"), ("eager PyTorch forward", "eager_forward")):
+    w(f"| {name} | {fmt(med(key + '_b1', 'median_ms'), 2)} | {fmt(med(key + '_b1'))} | "
+      f"{fmt(med(key + '_b32', 'median_ms'), 2)} | {fmt(med(key + '_b32'))} |")
+w("")
+w("Closed-loop load (`catdogctl bench`, one image per request, test photos):\n")
+w("| server | callers | images/s | p50 ms | p90 ms | p99 ms | mean server batch |\n| --- | --- | --- | --- | --- | --- | --- |")
+concurrencies = sorted({int(k.split("_c")[1]) for k in runs if "_serve_c" in k})
+for server in ("catdog", "python"):
+    for c in concurrencies:
+        k = f"{server}_serve_c{c}"
+        w(f"| {'catdogd' if server == 'catdog' else 'plain Python gRPC'} | {c} | {fmt(med(k))} | "
+          f"{fmt(med(k, 'p50_ms'), 2)} | {fmt(med(k, 'p90_ms'), 2)} | {fmt(med(k, 'p99_ms'), 2)} | "
+          f"{fmt(med(k, 'server_mean_batch'), 2)} |")
+w("")
+
+w("## Memory: catdogd peak RSS (MiB)\n")
+w("| state | MiB |\n| --- | --- |")
+for name, key in (("idle, serving model loaded", "memory_idle"), ("after serving load", "memory_serving"),
+                  ("after a training job", "memory_training")):
+    w(f"| {name} | {fmt(med(key, 'rss_mb'), 0)} |")
+w("")
+
+w("## Targets\n")
+serve_c = 16 if 16 in concurrencies else (concurrencies[-1] if concurrencies else 0)
+targets = [
+    ("catdog trainer, warm epoch / compute limit", med("catdog_epoch2") / med("compute_limit"), ">=", 0.95),
+    ("catdog trainer, warm epoch / reference loop", med("catdog_epoch2") / ref, ">=", 1.1),
+    ("catdog first (cold) epoch / reference loop", med("catdog_epoch1") / ref, ">=", 1.0),
+    ("decode + resize per thread, catdog / PIL", med("catdog_decode") / med("pil_decode"), ">=", 1.5),
+    (f"serving at concurrency {serve_c}, images/s / raw forward at batch 32",
+     med(f"catdog_serve_c{serve_c}") / med("raw_forward_b32"), ">=", 0.9),
+    ("serving at concurrency 1, p50 latency - raw forward batch 1 (ms)",
+     med("catdog_serve_c1", "p50_ms") - med("raw_forward_b1", "median_ms"), "<=", 2.0),
+    (f"serving at concurrency {serve_c}, catdog / plain Python server",
+     med(f"catdog_serve_c{serve_c}") / med(f"python_serve_c{serve_c}"), ">=", 3.0),
+    ("raw forward, catdog / eager PyTorch (batch 32)", med("raw_forward_b32") / med("eager_forward_b32"), ">=", 1.2),
+]
+w("| what | measured | target | met |\n| --- | --- | --- | --- |")
+for name, value, op, goal in targets:
+    met = "n/a" if value != value else ("yes" if (value >= goal if op == ">=" else value <= goal) else "**no**")
+    w(f"| {name} | {fmt(value, 2)} | {op} {goal} | {met} |")
+print("\n".join(out))
