@@ -7,8 +7,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
-#include <map>
 
 #include <CLI/CLI.hpp>
 
@@ -57,7 +55,6 @@ int Watch(CatdogClient& client, const std::string& job_id, bool json) {
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   bool header = false, progress_shown = false;
   v1::JobState final_state = v1::JOB_STATE_UNSPECIFIED;
-  std::string final_error;
   auto clear_progress = [&] {
     if (progress_shown) Print("\r\033[K");
     progress_shown = false;
@@ -81,10 +78,7 @@ int Watch(CatdogClient& client, const std::string& job_id, bool json) {
       Print(absl::StrFormat("[%s] %s%s\n", job_id, JobStateName(e.state().state()),
                             e.state().error().empty() ? "" : ": " + e.state().error()));
     }
-    if (e.has_state()) {
-      final_state = e.state().state();
-      final_error = e.state().error();
-    }
+    if (e.has_state()) final_state = e.state().state();
   });
   clear_progress();
   if (!status.ok()) return Fail(status);
