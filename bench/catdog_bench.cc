@@ -85,7 +85,7 @@ int Decode(int size, const std::vector<std::string>& files) {
   const auto start = Clock::now();
   int decoded = 0;
   for (const auto& b : bytes) {
-    auto rgb = catdog::common::DecodeImage(b);
+    auto rgb = catdog::common::DecodeImageAtLeast(b, size);
     if (!rgb.ok()) continue;
     const cv::Mat small = catdog::common::Resize(*rgb, size, size);
     decoded += small.rows == size;

@@ -27,7 +27,7 @@ absl::Status WritePreviewGrid(const std::string& dataset, const std::string& out
   int placed = 0;
   for (const common::Sample& s : samples) {
     if (placed == o.rows * o.cols) break;
-    absl::StatusOr<cv::Mat> image = common::ReadImageFile(s.path);
+    absl::StatusOr<cv::Mat> image = common::ReadImageFile(s.path, t);
     if (!image.ok()) continue;
     cv::Mat tile = common::Resize(*image, t, t);
     // Label on a dark band at the bottom of the tile, like the notebook's titles.

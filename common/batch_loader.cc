@@ -98,7 +98,8 @@ std::optional<cv::Mat> BatchLoader::LoadResized(size_t index) {
     if (bad_.contains(index)) return std::nullopt;
   }
   const Sample& sample = samples_[index];
-  absl::StatusOr<cv::Mat> decoded = ReadImageFile(sample.path);
+  const int size = options_.preprocessing.image_size;
+  absl::StatusOr<cv::Mat> decoded = ReadImageFile(sample.path, size);
   if (!decoded.ok()) {
     absl::MutexLock lock(&mu_);
     if (bad_.insert(index).second) {
@@ -106,7 +107,6 @@ std::optional<cv::Mat> BatchLoader::LoadResized(size_t index) {
     }
     return std::nullopt;
   }
-  const int size = options_.preprocessing.image_size;
   cv::Mat resized = Resize(*decoded, size, size);
   if (options_.cache_images) {
     absl::MutexLock lock(&cache_mu_);

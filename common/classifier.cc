@@ -36,7 +36,7 @@ const std::string& Classifier::path() const { return state_->path; }
 int Classifier::image_size() const { return card().preprocessing.image_size; }
 
 absl::StatusOr<cv::Mat> Classifier::Preprocess(std::string_view encoded) const {
-  CATDOG_ASSIGN_OR_RETURN(cv::Mat rgb, DecodeImage(encoded));
+  CATDOG_ASSIGN_OR_RETURN(cv::Mat rgb, DecodeImageAtLeast(encoded, image_size()));
   return Resize(rgb, image_size(), image_size());
 }
 

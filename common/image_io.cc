@@ -15,14 +15,17 @@
 
 namespace catdog::common {
 
-absl::StatusOr<cv::Mat> DecodeImage(std::string_view encoded) {
+namespace {
+
+// imdecode with `flags`, then to 8-bit RGB.
+absl::StatusOr<cv::Mat> DecodeWithFlags(std::string_view encoded, int flags) {
   if (encoded.empty()) return absl::InvalidArgumentError("empty image data");
   cv::Mat decoded;
   try {
     // imdecode does not modify its input; the const_cast only satisfies the API.
     const cv::Mat raw(1, static_cast<int>(encoded.size()), CV_8UC1,
                       const_cast<char*>(encoded.data()));
-    decoded = cv::imdecode(raw, cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH);
+    decoded = cv::imdecode(raw, flags);
   } catch (const cv::Exception& e) {
     spdlog::debug("cv::imdecode threw: {}", e.what());
     return absl::InvalidArgumentError(absl::StrCat("cannot decode image: ", e.err));
@@ -48,6 +51,54 @@ absl::StatusOr<cv::Mat> DecodeImage(std::string_view encoded) {
   return rgb;
 }
 
+}  // namespace
+
+absl::StatusOr<cv::Mat> DecodeImage(std::string_view encoded) {
+  return DecodeWithFlags(encoded, cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH);
+}
+
+std::optional<std::pair<int, int>> JpegSize(std::string_view d) {
+  auto byte = [&d](size_t i) { return static_cast<unsigned char>(d[i]); };
+  if (d.size() < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return std::nullopt;
+  size_t pos = 2;
+  while (pos + 4 <= d.size()) {
+    if (byte(pos) != 0xFF) return std::nullopt;
+    const unsigned marker = byte(pos + 1);
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) {  // no length field
+      pos += 2;
+      continue;
+    }
+    const size_t length = (byte(pos + 2) << 8) | byte(pos + 3);
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): frame header.
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (pos + 9 > d.size()) return std::nullopt;
+      const int height = (byte(pos + 5) << 8) | byte(pos + 6);
+      const int width = (byte(pos + 7) << 8) | byte(pos + 8);
+      return std::make_pair(width, height);
+    }
+    pos += 2 + length;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<cv::Mat> DecodeImageAtLeast(std::string_view encoded, int min_side) {
+  const std::optional<std::pair<int, int>> size = min_side > 0 ? JpegSize(encoded) : std::nullopt;
+  if (size) {
+    const int shorter = std::min(size->first, size->second);
+    for (const auto& [factor, flag] : {std::pair{8, cv::IMREAD_REDUCED_COLOR_8},
+                                       std::pair{4, cv::IMREAD_REDUCED_COLOR_4},
+                                       std::pair{2, cv::IMREAD_REDUCED_COLOR_2}}) {
+      // Reduced decoding rounds sizes up, so shorter / factor is a floor.
+      if (shorter / factor >= min_side) return DecodeWithFlags(encoded, flag);
+    }
+  }
+  return DecodeImage(encoded);
+}
+
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -62,10 +113,10 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
   return std::move(buffer).str();
 }
 
-absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path) {
+absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side) {
   absl::StatusOr<std::string> bytes = ReadFileBytes(path);
   if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<cv::Mat> image = DecodeImage(*bytes);
+  absl::StatusOr<cv::Mat> image = DecodeImageAtLeast(*bytes, min_side);
   if (!image.ok()) {
     return absl::Status(image.status().code(),
                         absl::StrCat(path, ": ", image.status().message()));

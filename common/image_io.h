@@ -5,7 +5,9 @@
 // image OpenCV can decode; NOT_FOUND / PERMISSION_DENIED for unreadable files.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <string_view>
 
 #include <opencv2/core/mat.hpp>
@@ -17,11 +19,20 @@ namespace catdog::common {
 // Decodes an encoded image (JPEG, PNG, BMP, PPM/PGM, TIFF, WebP) to RGB uint8.
 absl::StatusOr<cv::Mat> DecodeImage(std::string_view encoded);
 
+// Like DecodeImage, but lets the JPEG decoder scale down by 2, 4 or 8 in the
+// DCT domain while the result stays at least `min_side` px on both axes:
+// much less work when the image will be resized to min_side anyway. Other
+// formats decode at full size.
+absl::StatusOr<cv::Mat> DecodeImageAtLeast(std::string_view encoded, int min_side);
+
+// Width and height from a JPEG's frame header; nullopt for other data.
+std::optional<std::pair<int, int>> JpegSize(std::string_view encoded);
+
 // Reads a whole file into memory.
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
 
-// ReadFileBytes + DecodeImage; errors name the path.
-absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path);
+// ReadFileBytes + DecodeImageAtLeast (min_side 0: full size); errors name the path.
+absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side = 0);
 
 // Encodes RGB uint8 as PNG or JPEG by extension (".png", ".jpg") to `path`.
 absl::Status WriteImageFile(const std::string& path, const cv::Mat& rgb);

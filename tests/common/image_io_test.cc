@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "tests/support/test_data.h"
 
@@ -57,6 +58,46 @@ TEST(DecodeImageTest, GarbageIsInvalidArgument) {
 TEST(DecodeImageTest, TruncatedJpegIsInvalidArgument) {
   const std::string jpeg = Encode(cv::Mat(64, 64, CV_8UC3, cv::Scalar(1, 2, 3)), ".jpg");
   EXPECT_EQ(DecodeImage(jpeg.substr(0, 20)).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JpegSizeTest, ReadsTheFrameHeader) {
+  const std::string jpeg = Encode(cv::Mat(37, 91, CV_8UC3, cv::Scalar(1, 2, 3)), ".jpg");
+  const auto size = JpegSize(jpeg);
+  ASSERT_TRUE(size.has_value());
+  EXPECT_EQ(size->first, 91);
+  EXPECT_EQ(size->second, 37);
+  EXPECT_FALSE(JpegSize(Encode(cv::Mat(4, 4, CV_8UC3), ".png")).has_value());
+  EXPECT_FALSE(JpegSize(jpeg.substr(0, 3)).has_value());
+  EXPECT_FALSE(JpegSize("").has_value());
+}
+
+TEST(DecodeImageAtLeastTest, JpegIsReducedButNeverBelowMinSide) {
+  const cv::Mat big = catdog::testing::SyntheticImage(1, 512, 4);
+  cv::Mat bgr;
+  cv::cvtColor(big, bgr, cv::COLOR_RGB2BGR);
+  const std::string jpeg = Encode(bgr, ".jpg");
+  for (int min_side : {32, 64, 100, 256, 400}) {
+    auto image = DecodeImageAtLeast(jpeg, min_side);
+    ASSERT_TRUE(image.ok()) << image.status();
+    EXPECT_GE(image->rows, min_side);
+    EXPECT_LE(image->rows, 2 * min_side) << "should have been reduced further";
+    EXPECT_EQ(image->type(), CV_8UC3);
+  }
+  // Same picture as a full decode, up to JPEG scaling error.
+  auto full = DecodeImage(jpeg);
+  auto reduced = DecodeImageAtLeast(jpeg, 64);
+  ASSERT_TRUE(full.ok() && reduced.ok());
+  cv::Mat a, b;
+  cv::resize(*full, a, cv::Size(64, 64), 0, 0, cv::INTER_AREA);
+  cv::resize(*reduced, b, cv::Size(64, 64), 0, 0, cv::INTER_AREA);
+  EXPECT_LT(cv::norm(a, b, cv::NORM_L1) / (64.0 * 64 * 3), 4.0);
+}
+
+TEST(DecodeImageAtLeastTest, OtherFormatsDecodeAtFullSize) {
+  const std::string png = Encode(cv::Mat(300, 200, CV_8UC3, cv::Scalar(9, 9, 9)), ".png");
+  auto image = DecodeImageAtLeast(png, 32);
+  ASSERT_TRUE(image.ok());
+  EXPECT_EQ(image->size(), cv::Size(200, 300));
 }
 
 TEST(ReadImageFileTest, MissingFileIsNotFoundAndNamesThePath) {
