@@ -20,6 +20,7 @@
 
 #include "common/checkpoint.h"
 #include "common/device.h"
+#include "common/inference_model.h"
 #include "common/image_io.h"
 #include "common/transforms.h"
 #include "common/vgg.h"
@@ -52,26 +53,40 @@ int Compute(int size, int batch, int batches, double width) {
   return 0;
 }
 
-int Forward(const std::string& path, int batch, int iters) {
+// The serving model's forward pass (InferenceVgg, as catdogd runs it), or
+// with `module` the checkpoint's training module in eval mode.
+int Forward(const std::string& path, int batch, int iters, bool module) {
   auto loaded = catdog::common::LoadCheckpoint(path, c10::Device(c10::kCPU));
   if (!loaded.ok()) {
     std::fprintf(stderr, "%s\n", loaded.status().ToString().c_str());
     return 1;
   }
   const int size = loaded->card.preprocessing.image_size;
+  catdog::common::InferenceOptions options;
+  options.probe_image_size = size;
+  auto serving = catdog::common::InferenceVgg::Build(*loaded->model, options);
+  if (!serving.ok()) {
+    std::fprintf(stderr, "%s\n", serving.status().ToString().c_str());
+    return 1;
+  }
   torch::InferenceMode guard;
+  auto run = [&](const torch::Tensor& x) {
+    return module ? loaded->model->forward(x) : serving->Forward(x);
+  };
   auto x = torch::rand({batch, 3, size, size});
-  loaded->model->forward(x);  // warm-up
+  run(x);  // warm-up
   std::vector<double> ms;
   for (int i = 0; i < iters; ++i) {
     const auto start = Clock::now();
-    loaded->model->forward(x);
+    run(x);
     ms.push_back(Since(start) * 1000);
   }
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
-  std::printf("{\"bench\":\"forward\",\"image_size\":%d,\"batch\":%d,\"iters\":%d,\"median_ms\":%.3f,"
-              "\"images_per_second\":%.3f}\n", size, batch, iters, median, batch * 1000.0 / median);
+  std::printf("{\"bench\":\"forward\",\"engine\":\"%s\",\"image_size\":%d,\"batch\":%d,\"iters\":%d,"
+              "\"median_ms\":%.3f,\"images_per_second\":%.3f}\n",
+              module ? "module" : serving->description().c_str(), size, batch, iters, median,
+              batch * 1000.0 / median);
   return 0;
 }
 
@@ -134,12 +149,15 @@ int main(int argc, char** argv) {
   compute->add_option("--batches", batches)->capture_default_str();
   forward->add_option("--iters", iters)->capture_default_str();
   forward->add_option("--checkpoint", checkpoint)->required();
+  bool module = false;
+  forward->add_flag("--module", module, "time the unfolded training module instead");
   decode->add_option("files", files)->required();
   make->add_option("--out", out)->required();
   CLI11_PARSE(app, argc, argv);
+  catdog::common::ConfigureHostAllocator();
   catdog::common::ConfigureThreads(threads);
   if (*compute) return Compute(size, batch, batches, width);
-  if (*forward) return Forward(checkpoint, batch, iters);
+  if (*forward) return Forward(checkpoint, batch, iters, module);
   if (*decode) return Decode(size, files);
   return MakeCheckpoint(out, size, width);
 }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "client/train_flags.h"
+#include "common/device.h"
 #include "common/trainer.h"
 
 namespace {
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   catdog::client::AddTrainConfigFlags(app, config);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  catdog::common::ConfigureHostAllocator();
 
   auto trainer = catdog::common::Trainer::Create(config);
   if (!trainer.ok()) {

@@ -23,6 +23,8 @@ void AddTrainConfigFlags(CLI::App& app, common::TrainConfig& c) {
   app.add_option("--arch", c.arch, "architecture")->capture_default_str();
   app.add_option("--width", c.width, "channel width multiplier (1.0 = reference VGG16)")->capture_default_str();
   app.add_option("--device", c.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--precision", c.precision, "fp32 | bf16 | fp16 autocast (fp16: CUDA only)")
+      ->capture_default_str()->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--threads", c.threads, "intra-op threads (0 = the default: all cores, or the server's --threads)")->capture_default_str();
   app.add_option("--loader-workers", c.loader_workers, "image decode threads")->capture_default_str();
   app.add_option("--cache-mb", c.cache_budget_mb, "keep decoded images in RAM up to this size")->capture_default_str();

@@ -6,6 +6,7 @@
 #include "common/checkpoint.h"
 #include "common/device.h"
 #include "common/image_io.h"
+#include "common/inference_model.h"
 #include "common/status_macros.h"
 #include "common/tensor_conversion.h"
 #include "common/torch_status.h"
@@ -16,22 +17,29 @@ namespace catdog::common {
 struct Classifier::State {
   std::string path;
   c10::Device device{c10::kCPU};
-  LoadedCheckpoint checkpoint;
+  ModelCard card;
+  InferenceVgg model;
 };
 
 Classifier::Classifier(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Classifier::~Classifier() = default;
 
 absl::StatusOr<std::unique_ptr<Classifier>> Classifier::Load(const std::string& path,
-                                                             const std::string& device) {
+                                                             const ClassifierOptions& options) {
   auto state = std::make_unique<State>();
   state->path = path;
-  CATDOG_ASSIGN_OR_RETURN(state->device, ResolveDevice(device));
-  CATDOG_ASSIGN_OR_RETURN(state->checkpoint, LoadCheckpoint(path, state->device));
+  CATDOG_ASSIGN_OR_RETURN(state->device, ResolveDevice(options.device));
+  CATDOG_ASSIGN_OR_RETURN(LoadedCheckpoint checkpoint, LoadCheckpoint(path, state->device));
+  state->card = checkpoint.card;
+  InferenceOptions inference;
+  inference.precision = options.precision;
+  inference.probe_image_size = checkpoint.card.preprocessing.image_size;
+  CATDOG_ASSIGN_OR_RETURN(state->model, InferenceVgg::Build(*checkpoint.model, inference));
   return std::unique_ptr<Classifier>(new Classifier(std::move(state)));
 }
 
-const ModelCard& Classifier::card() const { return state_->checkpoint.card; }
+const ModelCard& Classifier::card() const { return state_->card; }
+const std::string& Classifier::engine() const { return state_->model.description(); }
 const std::string& Classifier::path() const { return state_->path; }
 int Classifier::image_size() const { return card().preprocessing.image_size; }
 
@@ -51,7 +59,7 @@ absl::StatusOr<std::vector<Prediction>> Classifier::Predict(const std::vector<cv
   return TorchCall("classify", [&]() -> std::vector<Prediction> {
     torch::InferenceMode guard;
     auto batch = ImagesToBatch(images, card().preprocessing).to(state_->device);
-    auto probs = torch::softmax(state_->checkpoint.model->forward(batch), 1).to(torch::kCPU).contiguous();
+    auto probs = torch::softmax(state_->model.Forward(batch), 1).to(torch::kCPU).contiguous();
     const int64_t n = probs.size(0), k = probs.size(1);
     const float* p = probs.data_ptr<float>();
     std::vector<Prediction> out(static_cast<size_t>(n));

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/model_card.h"
+#include "common/precision.h"
 
 namespace catdog::common {
 
@@ -23,11 +24,17 @@ struct Prediction {
   std::vector<float> probabilities;  // softmax, one per class
 };
 
+struct ClassifierOptions {
+  std::string device = "cpu";  // auto | cpu | cuda | cuda:N
+  Precision precision = Precision::kFp32;  // bf16 / fp16 need CUDA
+};
+
 class Classifier {
  public:
-  // `device`: auto | cpu | cuda | cuda:N. Errors as LoadCheckpoint / ResolveDevice.
+  // Loads the checkpoint and builds its serving form (common/inference_model.h).
+  // Errors as LoadCheckpoint / ResolveDevice / InferenceVgg::Build.
   static absl::StatusOr<std::unique_ptr<Classifier>> Load(const std::string& path,
-                                                          const std::string& device = "cpu");
+                                                          const ClassifierOptions& options = {});
   ~Classifier();
   Classifier(const Classifier&) = delete;
   Classifier& operator=(const Classifier&) = delete;
@@ -35,6 +42,9 @@ class Classifier {
   const ModelCard& card() const;
   const std::string& path() const;
   int image_size() const;
+  // How the forward pass runs, e.g. "cpu, fp32, batch norm folded, oneDNN
+  // prepacked weights".
+  const std::string& engine() const;
 
   // Decode + resize to the model's input size. INVALID_ARGUMENT when the bytes
   // are not a decodable image.

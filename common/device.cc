@@ -1,6 +1,11 @@
 #include "common/device.h"
 
+#include <cstdlib>
 #include <thread>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <torch/cuda.h>
 #include <torch/utils.h>
@@ -40,6 +45,18 @@ int ConfigureThreads(int threads) {
                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(n);
   return torch::get_num_threads();
+}
+
+bool ConfigureHostAllocator() {
+#if defined(__GLIBC__)
+  for (const char* var : {"MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                          "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"}) {
+    if (std::getenv(var) != nullptr) return false;
+  }
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+#else
+  return false;
+#endif
 }
 
 void ConfigureDevice(const c10::Device& device) {

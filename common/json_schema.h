@@ -20,7 +20,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, dataset_root, test_
                                                 weight_decay, lr_factor, lr_patience,
                                                 early_stop_patience, seed, device, threads,
                                                 loader_workers, prefetch_batches, cache_budget_mb,
-                                                progress_interval, output_dir, tensorboard_dir)
+                                                precision, progress_interval, output_dir, tensorboard_dir)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochMetrics, epoch, train_loss, valid_loss,
                                                 valid_accuracy, learning_rate, early_stop_trigger,
                                                 seconds, train_images_per_second,

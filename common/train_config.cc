@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/json_schema.h"
+#include "common/precision.h"
 
 namespace catdog::common {
 namespace {
@@ -50,6 +51,9 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
   if (c.early_stop_patience < 0) return Bad("early_stop_patience", "must be >= 0");
   if (c.device != "auto" && c.device != "cpu" && c.device.rfind("cuda", 0) != 0) {
     return Bad("device", absl::StrCat("must be auto, cpu, cuda or cuda:N, got '", c.device, "'"));
+  }
+  if (!ParsePrecision(c.precision).ok()) {
+    return Bad("precision", absl::StrCat("must be fp32, bf16 or fp16, got '", c.precision, "'"));
   }
   if (c.threads < 0 || c.threads > 1024) return Bad("threads", "must be in [0, 1024]");
   if (c.loader_workers < 1 || c.loader_workers > 64) return Bad("loader_workers", "must be in [1, 64]");

@@ -50,6 +50,7 @@ struct TrainConfig {
   int loader_workers = 2;       // decode threads
   int prefetch_batches = 4;
   int64_t cache_budget_mb = 4096;  // keep decoded images in RAM when they fit
+  std::string precision = "fp32";  // fp32 | bf16 | fp16 (common/precision.h)
   int progress_interval = 10;      // progress event every N batches (0 = off)
 
   // Outputs.

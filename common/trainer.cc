@@ -17,6 +17,7 @@
 #include "common/device.h"
 #include "common/evaluation.h"
 #include "common/lr_schedule.h"
+#include "common/mixed_precision.h"
 #include "common/status_macros.h"
 #include "common/tensorboard_writer.h"
 #include "common/torch_status.h"
@@ -48,6 +49,8 @@ struct RunState {
   const TrainConfig& config;
   const std::vector<std::string>& classes;
   c10::Device device;
+  Precision precision;
+  std::optional<LossScaler> scaler;  // fp16 only
   Vgg16 model;
   std::unique_ptr<torch::optim::Adam> optimizer;
   std::unique_ptr<BatchLoader> train;
@@ -64,9 +67,23 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
   absl::Status status = TorchCall(absl::StrCat("training epoch ", epoch), [&]() -> absl::Status {
     s.model->train();
     s.train->StartEpoch(epoch);
-    double loss_sum = 0.0;
-    int64_t done = 0;
+    // The loss sum stays on the device and is read back only for progress
+    // events and at the end, so a GPU is not synchronised every batch. A NaN
+    // or inf poisons the sum, so divergence is still caught at the next read.
+    at::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(s.device));
+    int64_t done = 0, read_at = 0;
     const int64_t total = s.train->num_batches();
+    auto read_loss = [&]() -> absl::StatusOr<double> {
+      const double value = loss_sum.item<double>();
+      if (!std::isfinite(value)) {
+        return absl::AbortedError(absl::StrCat("training diverged: loss is ", value, " at epoch ",
+                                               epoch, " between batches ", read_at + 1, " and ",
+                                               done, "; lower the learning rate"));
+      }
+      read_at = done;
+      return value;
+    };
+    const int check_every = s.config.progress_interval > 0 ? s.config.progress_interval : 10;
     while (std::optional<Batch> batch = s.train->Next()) {
       ++done;
       if (StopRequested(s.stop)) return absl::CancelledError("training cancelled");
@@ -75,24 +92,32 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       auto images = batch->images.to(s.device, /*non_blocking=*/true);
       auto labels = batch->labels.to(s.device, /*non_blocking=*/true);
       s.optimizer->zero_grad();
-      auto loss = torch::nn::functional::cross_entropy(s.model->forward(images), labels);
-      loss.backward();
-      s.optimizer->step();
-      const double value = loss.item<double>();
-      if (!std::isfinite(value)) {
-        return absl::AbortedError(absl::StrCat("training diverged: loss is ", value, " at epoch ",
-                                               epoch, " batch ", done,
-                                               "; lower the learning rate"));
+      at::Tensor loss;
+      {
+        AutocastScope autocast(s.device, s.precision);
+        loss = torch::nn::functional::cross_entropy(s.model->forward(images), labels);
       }
-      loss_sum += value * n;
+      if (s.scaler) {
+        s.scaler->Scale(loss).backward();
+        const bool finite = s.scaler->Unscale(s.model->parameters());
+        if (finite) s.optimizer->step();  // an overflow skips the step, as GradScaler does
+        s.scaler->Update(finite);
+      } else {
+        loss.backward();
+        s.optimizer->step();
+      }
+      loss_sum.add_(loss.detach().to(torch::kDouble) * n);
       stats.images += n;
-      if (s.observer != nullptr && s.config.progress_interval > 0 &&
-          (done % s.config.progress_interval == 0 || done == total)) {
-        s.observer->OnProgress({epoch, done, total, loss_sum / stats.images});
+      const bool report = s.observer != nullptr && s.config.progress_interval > 0 &&
+                          (done % s.config.progress_interval == 0 || done == total);
+      if (report || done % check_every == 0) {
+        CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
+        if (report) s.observer->OnProgress({epoch, done, total, sum / stats.images});
       }
     }
     if (StopRequested(s.stop)) return absl::CancelledError("training cancelled");
-    if (stats.images > 0) stats.loss = loss_sum / static_cast<double>(stats.images);
+    CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
+    if (stats.images > 0) stats.loss = sum / static_cast<double>(stats.images);
     return absl::OkStatus();
   });
   CATDOG_RETURN_IF_ERROR(status);
@@ -171,6 +196,8 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
   const TrainConfig& c = config_;
   const int threads = ConfigureThreads(c.threads);
   CATDOG_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(c.device));
+  CATDOG_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(c.precision));
+  CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
   ConfigureDevice(device);
   const int num_classes = static_cast<int>(dataset_.classes.size());
 
@@ -195,7 +222,14 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
   eval_opts.shuffle = false;
   eval_opts.augment = false;
 
-  RunState s{c, dataset_.classes, device, Vgg16(nullptr), nullptr, nullptr, nullptr, observer, stop};
+  RunState s{c,       dataset_.classes, device,  precision, std::nullopt, Vgg16(nullptr),
+             nullptr, nullptr,          nullptr, observer,  stop};
+  if (precision == Precision::kFp16) s.scaler.emplace();
+  // Validation and test passes run under the same autocast as training.
+  auto evaluate = [&](BatchLoader& loader) {
+    AutocastScope autocast(device, precision);
+    return Evaluate(s.model, loader, device, num_classes, stop);
+  };
   CATDOG_ASSIGN_OR_RETURN(s.train, BatchLoader::Create(split_.train, train_opts));
   CATDOG_ASSIGN_OR_RETURN(s.valid, BatchLoader::Create(split_.valid, eval_opts));
   CATDOG_RETURN_IF_ERROR(TorchCall("building model", [&] {
@@ -207,9 +241,10 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
   }));
   spdlog::info(
       "training {} ({} classes, {} train / {} valid images, {} px, width {}, {} params) on {} "
-      "with {} threads; image cache {}",
+      "({}) with {} threads; image cache {}",
       c.dataset_root, num_classes, split_.train.size(), split_.valid.size(),
-      c.preprocessing.image_size, c.width, CountParameters(*s.model), device.str(), threads,
+      c.preprocessing.image_size, c.width, CountParameters(*s.model), device.str(),
+      PrecisionName(precision), threads,
       cache ? absl::StrCat("on (", cache_bytes >> 20, " MiB)") : std::string("off (over budget)"));
 
   std::unique_ptr<TensorBoardWriter> tb;
@@ -235,7 +270,7 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
     m.learning_rate = scheduler.lr();
     CATDOG_ASSIGN_OR_RETURN(EpochStats train, TrainEpoch(s, epoch));
     const double train_seconds = SecondsSince(start);
-    CATDOG_ASSIGN_OR_RETURN(EvalMetrics valid, Evaluate(s.model, *s.valid, device, num_classes, stop));
+    CATDOG_ASSIGN_OR_RETURN(EvalMetrics valid, evaluate(*s.valid));
     if (StopRequested(stop)) return absl::CancelledError("training cancelled");
     m.train_loss = train.loss;
     m.valid_loss = valid.loss;
@@ -277,10 +312,10 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
       o.cache_images = false;  // evaluated twice at most; not worth the memory
       return o;
     }()));
-    CATDOG_ASSIGN_OR_RETURN(result.test_last, Evaluate(s.model, *test_loader, device, num_classes, stop));
+    CATDOG_ASSIGN_OR_RETURN(result.test_last, evaluate(*test_loader));
     if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kLast, *result.test_last);
     CATDOG_RETURN_IF_ERROR(LoadWeightsInto(result.best_checkpoint, s.model));
-    CATDOG_ASSIGN_OR_RETURN(result.test_best, Evaluate(s.model, *test_loader, device, num_classes, stop));
+    CATDOG_ASSIGN_OR_RETURN(result.test_best, evaluate(*test_loader));
     if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kBest, *result.test_best);
     result.skipped_files += test_loader->skipped_files();
   }

@@ -41,7 +41,7 @@ struct InferenceItem {
 
 struct BatcherOptions {
   int max_batch_size = 32;
-  absl::Duration max_queue_delay = absl::Milliseconds(2);
+  absl::Duration max_queue_delay = absl::ZeroDuration();  // 0: flush when idle
   int max_queue_size = 1024;  // items
   // The forward pass; defaults to model.classifier->Predict. Tests replace it.
   std::function<absl::StatusOr<std::vector<common::Prediction>>(const ServingModel&,

@@ -11,11 +11,13 @@
 
 #include "common/device.h"
 #include "common/log_format.h"
+#include "common/precision.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
   catdog::server::ServerOptions o;
-  double max_queue_delay_ms = 2.0;
+  double max_queue_delay_ms = 0.0;
+  std::string serving_precision = "fp32";
   double shutdown_grace_s = 30.0;
   std::string log_level = "info";
 
@@ -34,9 +36,13 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_THREADS")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--device", o.device, "serving device: auto | cpu | cuda | cuda:N")
       ->envname("CATDOG_DEVICE")->capture_default_str();
+  app.add_option("--serving-precision", serving_precision,
+                 "serving compute: fp32 | bf16 | fp16 (reduced precision needs a CUDA device)")
+      ->envname("CATDOG_SERVING_PRECISION")->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--max-batch-size", o.max_batch_size, "images per inference forward pass at most")
       ->envname("CATDOG_MAX_BATCH_SIZE")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--max-queue-delay-ms", max_queue_delay_ms, "longest an image waits for a batch to fill")
+  app.add_option("--max-queue-delay-ms", max_queue_delay_ms, "longest an image waits for more to batch with (0 = start as soon as the batcher is idle)")
       ->envname("CATDOG_MAX_QUEUE_DELAY_MS")->capture_default_str()->check(CLI::Range(0.0, 10000.0));
   app.add_option("--max-queued-images", o.max_queued_images, "inference queue bound (full -> RESOURCE_EXHAUSTED)")
       ->envname("CATDOG_MAX_QUEUED_IMAGES")->capture_default_str()->check(CLI::Range(1, 1000000));
@@ -54,6 +60,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   o.max_queue_delay = absl::Microseconds(static_cast<int64_t>(max_queue_delay_ms * 1000));
   o.shutdown_grace = absl::Seconds(shutdown_grace_s);
+  o.serving_precision = *catdog::common::ParsePrecision(serving_precision);  // checked above
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
@@ -66,8 +73,10 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  const bool allocator_tuned = catdog::common::ConfigureHostAllocator();
   const int threads = catdog::common::ConfigureThreads(o.threads);
-  spdlog::info("catdogd starting: {} intra-op threads, serving device {}", threads, o.device);
+  spdlog::info("catdogd starting: {} intra-op threads, serving device {}, host allocator {}", threads,
+               o.device, allocator_tuned ? "tuned (no mmap per tensor)" : "left at C library defaults");
   auto server = catdog::server::Server::Create(o);
   if (!server.ok()) {
     spdlog::error("cannot start: {}", server.status());

@@ -11,7 +11,7 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ModelRegistry::Promote(
   absl::MutexLock promote_lock(&promote_mu_);
   // Loading takes seconds for a big model; requests keep using the old one.
   absl::StatusOr<std::unique_ptr<common::Classifier>> classifier =
-      common::Classifier::Load(path, device_);
+      common::Classifier::Load(path, options_);
   if (!classifier.ok()) return classifier.status();
   auto model = std::make_shared<ServingModel>();
   model->id = model_id;
@@ -23,8 +23,9 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ModelRegistry::Promote(
     absl::MutexLock lock(&mu_);
     current_ = model;
   }
-  spdlog::info("serving model {} ({}, {} classes, {} px)", model_id, path,
-               model->classifier->card().class_names.size(), model->classifier->image_size());
+  spdlog::info("serving model {} ({}, {} classes, {} px; {})", model_id, path,
+               model->classifier->card().class_names.size(), model->classifier->image_size(),
+               model->classifier->engine());
   return std::shared_ptr<const ServingModel>(model);
 }
 

@@ -25,8 +25,9 @@ struct ServingModel {
 class ModelRegistry {
  public:
   // `store` (may be null) records each promotion so a restart serves the same
-  // model; it must outlive the registry. `device` as Classifier::Load.
-  ModelRegistry(JobStore* store, std::string device) : store_(store), device_(std::move(device)) {}
+  // model; it must outlive the registry. `options` as Classifier::Load.
+  ModelRegistry(JobStore* store, common::ClassifierOptions options)
+      : store_(store), options_(std::move(options)) {}
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
 
@@ -38,7 +39,7 @@ class ModelRegistry {
 
  private:
   JobStore* const store_;
-  const std::string device_;
+  const common::ClassifierOptions options_;
 
   mutable absl::Mutex mu_;
   // Serialises promotions so the store and the pointer agree on the winner.

@@ -34,6 +34,7 @@ JobSpec JobSpecFromProto(const v1::TrainingConfig& p) {
   if (p.has_progress_interval()) c.progress_interval = p.progress_interval();
   if (p.has_loader_workers()) c.loader_workers = p.loader_workers();
   if (p.has_cache_budget_mb()) c.cache_budget_mb = p.cache_budget_mb();
+  if (p.has_precision()) c.precision = p.precision();
   if (p.has_auto_promote()) spec.auto_promote = p.auto_promote();
   return spec;
 }
@@ -66,6 +67,7 @@ v1::TrainingConfig JobSpecToProto(const JobSpec& spec) {
   p.set_progress_interval(c.progress_interval);
   p.set_loader_workers(c.loader_workers);
   p.set_cache_budget_mb(c.cache_budget_mb);
+  p.set_precision(c.precision);
   p.set_auto_promote(spec.auto_promote);
   return p;
 }

@@ -74,7 +74,8 @@ absl::Status Server::Start() {
   }
   CATDOG_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.state_dir + "/catdog.db"));
   hub_ = std::make_unique<EventHub>();
-  registry_ = std::make_unique<ModelRegistry>(store_.get(), options_.device);
+  registry_ = std::make_unique<ModelRegistry>(
+      store_.get(), common::ClassifierOptions{options_.device, options_.serving_precision});
 
   BatcherOptions batcher_options;
   batcher_options.max_batch_size = options_.max_batch_size;

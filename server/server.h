@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/precision.h"
 
 namespace grpc {
 class Server;
@@ -41,8 +42,11 @@ struct ServerOptions {
   int max_queued_jobs = 16;
   int threads = 0;  // intra-op threads (training and inference); 0 = all cores
   std::string device = "auto";  // for serving; jobs choose their own
+  common::Precision serving_precision = common::Precision::kFp32;  // bf16 / fp16: CUDA only
   int max_batch_size = 32;
-  absl::Duration max_queue_delay = absl::Milliseconds(2);
+  // 0: a batch starts as soon as the batcher is idle; it holds whatever
+  // arrived during the previous forward pass.
+  absl::Duration max_queue_delay = absl::ZeroDuration();
   int max_queued_images = 1024;
   int max_request_mb = 64;
   int max_images_per_request = 256;

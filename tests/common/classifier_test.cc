@@ -80,7 +80,7 @@ TEST(ClassifierLoadTest, UnavailableCudaIsFailedPrecondition) {
   card.width = 0.125;
   card.class_names = {"a", "b"};
   ASSERT_TRUE(SaveCheckpoint(dir.Sub("m.ckpt"), card, model, nullptr).ok());
-  EXPECT_EQ(Classifier::Load(dir.Sub("m.ckpt"), "cuda").status().code(),
+  EXPECT_EQ(Classifier::Load(dir.Sub("m.ckpt"), ClassifierOptions{"cuda"}).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 

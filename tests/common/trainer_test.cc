@@ -1,5 +1,6 @@
 #include "common/trainer.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -178,6 +179,7 @@ TEST_F(TrainerTest, RejectsBadConfigWithTheFieldName) {
       {[](TrainConfig& c) { c.device = "tpu"; }, "device"},
       {[](TrainConfig& c) { c.augment.flip_probability = 2; }, "flip"},
       {[](TrainConfig& c) { c.output_dir = ""; }, "output_dir"},
+      {[](TrainConfig& c) { c.precision = "int8"; }, "precision"},
   };
   for (const Case& c : cases) {
     TrainConfig config = Config();
@@ -186,6 +188,34 @@ TEST_F(TrainerTest, RejectsBadConfigWithTheFieldName) {
     EXPECT_EQ(trainer.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
     EXPECT_NE(trainer.status().message().find(c.field), std::string::npos) << trainer.status();
   }
+}
+
+TEST_F(TrainerTest, Bf16AutocastTrainsOnCpuAndKeepsFp32Weights) {
+  TrainConfig config = Config();
+  config.precision = "bf16";
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok());
+  RecordingObserver observer;
+  auto result = (*trainer)->Run(&observer, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_FALSE(observer.epochs.empty());
+  for (const auto& m : observer.epochs) {
+    EXPECT_TRUE(std::isfinite(m.train_loss));
+    EXPECT_TRUE(std::isfinite(m.valid_loss));
+  }
+  auto loaded = LoadCheckpoint(result->best_checkpoint, c10::Device(c10::kCPU));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  for (const auto& p : loaded->model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);
+}
+
+TEST_F(TrainerTest, Fp16OnCpuIsFailedPrecondition) {
+  TrainConfig config = Config();
+  config.device = "cpu";
+  config.precision = "fp16";
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok());
+  EXPECT_EQ((*trainer)->Run(nullptr, nullptr).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(TrainerTest, MissingDatasetIsNotFound) {

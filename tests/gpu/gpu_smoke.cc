@@ -1,20 +1,25 @@
 // GPU smoke check, run by hand on a CUDA host (CI has no GPU): builds the
 // reference VGG16 on CUDA, trains it for a few steps from pinned host
-// batches with non-blocking copies (the trainer's device path), evaluates
-// with the on-device confusion count, round-trips a checkpoint onto the GPU,
-// and times training and inference steps.
+// batches with non-blocking copies (the trainer's device path) at fp32, bf16
+// autocast and fp16 autocast with loss scaling, evaluates with the on-device
+// confusion count, builds the serving model at each precision, round-trips a
+// checkpoint onto the GPU, and times training and inference steps.
 //
 //   gpu_smoke [IMAGE_SIZE=224] [BATCH=16] [STEPS=30]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include <torch/torch.h>
 
 #include "common/checkpoint.h"
 #include "common/device.h"
+#include "common/inference_model.h"
+#include "common/mixed_precision.h"
 #include "common/vgg.h"
 
+using catdog::common::Precision;
 using catdog::common::Vgg16;
 
 namespace {
@@ -23,9 +28,60 @@ double Seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-int Check(bool ok, const char* what) {
-  std::printf("%s: %s\n", ok ? "PASS" : "FAIL", what);
+int Check(bool ok, const std::string& what) {
+  std::printf("%s: %s\n", ok ? "PASS" : "FAIL", what.c_str());
   return ok ? 0 : 1;
+}
+
+struct TrainRun {
+  double images_per_second = 0, first_loss = 0, last_loss = 0;
+};
+
+// `steps` timed training steps (after 5 warm-up steps: cuDNN autotuning) on
+// one repeated pinned batch, from the same initial weights for every precision.
+TrainRun Train(Vgg16& model, const c10::Device& device, Precision precision, int size, int batch,
+               int steps) {
+  torch::manual_seed(0);
+  model = Vgg16(catdog::common::VggOptions{});
+  model->to(device);
+  model->train();
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-4));
+  std::optional<catdog::common::LossScaler> scaler;
+  if (precision == Precision::kFp16) scaler.emplace();
+  auto images = torch::rand({batch, 3, size, size}).pin_memory();
+  auto labels = torch::randint(0, 2, {batch}, torch::kInt64).pin_memory();
+  auto step = [&] {
+    auto x = images.to(device, /*non_blocking=*/true);
+    auto y = labels.to(device, /*non_blocking=*/true);
+    adam.zero_grad();
+    at::Tensor loss;
+    {
+      catdog::common::AutocastScope autocast(device, precision);
+      loss = torch::nn::functional::cross_entropy(model->forward(x), y);
+    }
+    if (scaler) {
+      scaler->Scale(loss).backward();
+      const bool finite = scaler->Unscale(model->parameters());
+      if (finite) adam.step();
+      scaler->Update(finite);
+    } else {
+      loss.backward();
+      adam.step();
+    }
+    return loss;
+  };
+  for (int i = 0; i < 5; ++i) step();
+  torch::cuda::synchronize();
+  TrainRun run;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) {
+    auto loss = step();
+    if (i == 0) run.first_loss = loss.item<double>();
+    if (i == steps - 1) run.last_loss = loss.item<double>();
+  }
+  torch::cuda::synchronize();
+  run.images_per_second = steps * batch / Seconds(start);
+  return run;
 }
 
 }  // namespace
@@ -41,39 +97,19 @@ int main(int argc, char** argv) {
   }
   catdog::common::ConfigureDevice(*device);
   int failures = 0;
-  torch::manual_seed(0);
-  Vgg16 model(catdog::common::VggOptions{});
-  model->to(*device);
+  Vgg16 model{nullptr};
+  for (Precision p : {Precision::kFp16, Precision::kBf16, Precision::kFp32}) {
+    const TrainRun run = Train(model, *device, p, size, batch, steps);
+    const std::string name = catdog::common::PrecisionName(p);
+    std::printf("train %s %dpx batch %d: %.1f images/s (%d steps); loss %.4f -> %.4f\n", name.c_str(),
+                size, batch, run.images_per_second, steps, run.first_loss, run.last_loss);
+    failures += Check(run.last_loss < run.first_loss, "loss falls on a repeated batch, " + name);
+  }
+  // `model` now holds the fp32-trained weights.
   failures += Check(catdog::common::CountParameters(*model) == 16526466, "reference parameter count on CUDA");
-  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-4));
-
-  // Host batches in pinned memory, as the loader makes them on a GPU host.
+  failures += Check(model->parameters()[0].device().is_cuda(), "weights live on CUDA");
   auto images = torch::rand({batch, 3, size, size}).pin_memory();
   auto labels = torch::randint(0, 2, {batch}, torch::kInt64).pin_memory();
-  model->train();
-  double first_loss = 0, last_loss = 0;
-  auto train_step = [&] {
-    auto x = images.to(*device, /*non_blocking=*/true);
-    auto y = labels.to(*device, /*non_blocking=*/true);
-    adam.zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(model->forward(x), y);
-    loss.backward();
-    adam.step();
-    return loss;
-  };
-  for (int i = 0; i < 5; ++i) train_step();  // warm-up: cuDNN autotuning
-  torch::cuda::synchronize();
-  auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i) {
-    auto loss = train_step();
-    if (i == 0) first_loss = loss.item<double>();
-    if (i == steps - 1) last_loss = loss.item<double>();
-  }
-  torch::cuda::synchronize();
-  const double train_s = Seconds(start);
-  std::printf("train fp32 %dpx batch %d: %.1f images/s (%d steps, %.3f s); loss %.4f -> %.4f\n", size,
-              batch, steps * batch / train_s, steps, train_s, first_loss, last_loss);
-  failures += Check(last_loss < first_loss, "loss falls on a repeated batch");
 
   // Evaluation path: on-device confusion counts, one copy back.
   model->eval();
@@ -86,16 +122,32 @@ int main(int argc, char** argv) {
     failures += Check(confusion.sum().item<int64_t>() == batch, "on-device confusion counts");
   }
 
-  // Inference throughput at the serving batch size.
+  // Serving: the training module, then the serving model at each precision.
   {
     torch::InferenceMode guard;
     auto x = torch::rand({32, 3, size, size}).to(*device);
-    for (int i = 0; i < 5; ++i) model->forward(x);
-    torch::cuda::synchronize();
-    start = std::chrono::steady_clock::now();
-    for (int i = 0; i < steps; ++i) model->forward(x);
-    torch::cuda::synchronize();
-    std::printf("inference fp32 %dpx batch 32: %.1f images/s\n", size, steps * 32 / Seconds(start));
+    auto time_forward = [&](const std::function<at::Tensor(const at::Tensor&)>& forward) {
+      for (int i = 0; i < 5; ++i) forward(x);
+      torch::cuda::synchronize();
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < steps; ++i) forward(x);
+      torch::cuda::synchronize();
+      return steps * 32 / Seconds(start);
+    };
+    std::printf("inference module fp32 %dpx batch 32: %.1f images/s\n", size,
+                time_forward([&](const at::Tensor& t) { return model->forward(t); }));
+    for (Precision p : {Precision::kFp32, Precision::kBf16, Precision::kFp16}) {
+      const std::string name = catdog::common::PrecisionName(p);
+      auto serving = catdog::common::InferenceVgg::Build(*model, {p, true, size});
+      failures += Check(serving.ok(), "serving model builds and matches the module, " + name);
+      if (!serving.ok()) {
+        std::printf("  %s\n", serving.status().ToString().c_str());
+        continue;
+      }
+      std::printf("inference serving %s (%s) %dpx batch 32: %.1f images/s\n", name.c_str(),
+                  serving->description().c_str(), size,
+                  time_forward([&](const at::Tensor& t) { return serving->Forward(t); }));
+    }
   }
 
   // Checkpoint written from CUDA weights, read back onto the GPU.
@@ -103,7 +155,7 @@ int main(int argc, char** argv) {
   catdog::common::ModelCard card;
   card.class_names = {"cat", "dog"};
   card.preprocessing.image_size = size;
-  const absl::Status saved = catdog::common::SaveCheckpoint(path, card, model, &adam);
+  const absl::Status saved = catdog::common::SaveCheckpoint(path, card, model, nullptr);
   failures += Check(saved.ok(), "checkpoint saved from CUDA weights");
   auto loaded = catdog::common::LoadCheckpoint(path, *device);
   failures += Check(loaded.ok(), "checkpoint loaded onto CUDA");

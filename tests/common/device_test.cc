@@ -1,0 +1,47 @@
+#include "common/device.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include <malloc.h>
+
+#include <gtest/gtest.h>
+
+namespace catdog::common {
+namespace {
+
+TEST(DeviceTest, CpuAlwaysResolves) {
+  auto device = ResolveDevice("cpu");
+  ASSERT_TRUE(device.ok());
+  EXPECT_TRUE(device->is_cpu());
+}
+
+TEST(DeviceTest, BadNamesAreInvalidArgument) {
+  EXPECT_EQ(ResolveDevice("tpu").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveDevice("cuda:x").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(DeviceTest, ThreadCountIsApplied) {
+  EXPECT_EQ(ConfigureThreads(2), 2);
+  EXPECT_EQ(ConfigureThreads(1), 1);
+}
+
+#if defined(__GLIBC__)
+TEST(DeviceTest, TunedAllocatorServesLargeBlocksWithoutMmap) {
+  if (std::getenv("MALLOC_MMAP_MAX_") != nullptr || std::getenv("GLIBC_TUNABLES") != nullptr) {
+    GTEST_SKIP() << "malloc tuning set by the environment";
+  }
+  ASSERT_TRUE(ConfigureHostAllocator());
+  // 64 MiB: far above glibc's default mmap threshold (128 KiB, at most 32 MiB).
+  // Blocks mapped earlier in this process stay counted, so compare.
+  const size_t mapped_before = mallinfo2().hblks;
+  void* block = std::malloc(64 << 20);
+  ASSERT_NE(block, nullptr);
+  const size_t mapped_after = mallinfo2().hblks;
+  std::free(block);
+  EXPECT_EQ(mapped_after, mapped_before) << "the large block came from mmap";
+}
+#endif
+
+}  // namespace
+}  // namespace catdog::common
