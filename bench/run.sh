@@ -33,6 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 results="$work/results.jsonl"
+# catdog's host allocator settings (common/device.h), for the Python
+# contenders in the "where the speed comes from" rows.
+tuned_malloc=(env MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824)
 record() { # record CONTENDER JSON
   "$py" -c 'import json,sys; d=json.loads(sys.argv[2]); d["contender"]=sys.argv[1]; print(json.dumps(d))' "$1" "$2" >>"$results"
 }
@@ -58,11 +61,13 @@ for r in $(seq "$repeats"); do
   echo "bench: training round $r/$repeats" >&2
   record reference "$(cd bench && "$py" reference_loop.py --data "$work/subset" --image-size "$size" \
     --batches "$batches" --threads "$threads")"
+  record reference_tuned "$(cd bench && "${tuned_malloc[@]}" "$py" reference_loop.py --data "$work/subset" \
+    --image-size "$size" --batches "$batches" --threads "$threads")"
   out="$("$build/client/catdog-train" "$work/subset" --out "$work/train_out" --image-size "$size" \
     --width "$width" --epochs 2 --threads "$threads" --valid-fraction 0.2 --progress-interval 0 2>/dev/null)"
   for epoch in 1 2; do
-    ips="$(awk -v e="$epoch" '$1 == e && NF >= 8 { print $8 }' <<<"$out")"
-    record "catdog_epoch$epoch" "{\"images_per_second\": $ips}"
+    read -r ips wait_s < <(awk -v e="$epoch" '$1 == e && NF >= 9 { print $8, $9 }' <<<"$out")
+    record "catdog_epoch$epoch" "{\"images_per_second\": $ips, \"data_wait_seconds\": $wait_s}"
   done
   record compute_limit "$("$build/bench/catdog-bench" --threads "$threads" compute --image-size "$size" \
     --width "$width" --batch 16 --batches "$batches")"
@@ -78,9 +83,15 @@ done
 ckpt="$work/serve.ckpt"
 "$build/bench/catdog-bench" make-checkpoint --out "$ckpt" --image-size "$size" --width "$width" >/dev/null
 for r in $(seq "$repeats"); do
+  for b in 8 16; do  # the batch sizes 16 callers can form
+    record "raw_forward_b$b" "$("$build/bench/catdog-bench" --threads "$threads" forward --checkpoint "$ckpt" --batch "$b" --iters 10)"
+  done
   for b in 1 32; do
-    record "raw_forward_b$b" "$("$build/bench/catdog-bench" --threads "$threads" forward --checkpoint "$ckpt" --batch "$b" --iters $((b == 1 ? 40 : 10)))"
-    record "eager_forward_b$b" "$(cd bench && "$py" eager_forward.py --image-size "$size" --batch "$b" --iters $((b == 1 ? 40 : 10)) --threads "$threads")"
+    iters=$((b == 1 ? 40 : 10))
+    record "raw_forward_b$b" "$("$build/bench/catdog-bench" --threads "$threads" forward --checkpoint "$ckpt" --batch "$b" --iters $iters)"
+    record "module_forward_b$b" "$("$build/bench/catdog-bench" --threads "$threads" forward --module --checkpoint "$ckpt" --batch "$b" --iters $iters)"
+    record "eager_forward_b$b" "$(cd bench && "$py" eager_forward.py --image-size "$size" --batch "$b" --iters $iters --threads "$threads")"
+    record "eager_tuned_forward_b$b" "$(cd bench && "${tuned_malloc[@]}" "$py" eager_forward.py --image-size "$size" --batch "$b" --iters $iters --threads "$threads")"
   done
 done
 

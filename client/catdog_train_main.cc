@@ -17,14 +17,14 @@ class PrintingObserver : public catdog::common::TrainingObserver {
  public:
   void OnEpochEnd(const catdog::common::EpochMetrics& m) override {
     if (!header_printed_) {
-      std::printf("%5s %10s %10s %9s %9s %7s %8s %8s %6s\n", "epoch", "train_loss", "valid_loss",
-                  "valid_acc", "lr", "trigger", "seconds", "img/s", "best");
+      std::printf("%5s %10s %10s %9s %9s %7s %8s %8s %7s %6s\n", "epoch", "train_loss", "valid_loss",
+                  "valid_acc", "lr", "trigger", "seconds", "img/s", "wait_s", "best");
       header_printed_ = true;
     }
-    std::printf("%5lld %10.4f %10.4f %9.4f %9.2g %7lld %8.1f %8.1f %6s\n",
+    std::printf("%5lld %10.4f %10.4f %9.4f %9.2g %7lld %8.1f %8.1f %7.2f %6s\n",
                 static_cast<long long>(m.epoch), m.train_loss, m.valid_loss, m.valid_accuracy,
                 m.learning_rate, static_cast<long long>(m.early_stop_trigger), m.seconds,
-                m.train_images_per_second, m.is_best ? "*" : "");
+                m.train_images_per_second, m.data_wait_seconds, m.is_best ? "*" : "");
     std::fflush(stdout);
   }
   void OnTestEvaluation(catdog::common::CheckpointKind kind,

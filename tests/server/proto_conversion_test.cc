@@ -29,6 +29,7 @@ TEST(ProtoConversionTest, JobSpecRoundTripsEveryField) {
   c.progress_interval = 5;
   c.loader_workers = 4;
   c.cache_budget_mb = 100;
+  c.precision = "bf16";
   spec.auto_promote = false;
   const JobSpec back = JobSpecFromProto(JobSpecToProto(spec));
   EXPECT_EQ(common::TrainConfigToJson(back.config), common::TrainConfigToJson(spec.config));
@@ -46,6 +47,7 @@ TEST(ProtoConversionTest, UnsetFieldsTakeTheReferenceDefaults) {
   EXPECT_DOUBLE_EQ(spec.config.learning_rate, 1e-4);
   EXPECT_DOUBLE_EQ(spec.config.augment.flip_probability, 0.3);
   EXPECT_EQ(spec.config.early_stop_patience, defaults.early_stop_patience);
+  EXPECT_EQ(spec.config.precision, "fp32");
   EXPECT_TRUE(spec.auto_promote);
 }
 
