@@ -35,6 +35,8 @@ absl::StatusOr<std::unique_ptr<Classifier>> Classifier::Load(const std::string& 
   inference.precision = options.precision;
   inference.probe_image_size = checkpoint.card.preprocessing.image_size;
   CATDOG_ASSIGN_OR_RETURN(state->model, InferenceVgg::Build(*checkpoint.model, inference));
+  checkpoint.model = nullptr;
+  ReleaseFreeHostMemory();  // the training module and the load-time copies
   return std::unique_ptr<Classifier>(new Classifier(std::move(state)));
 }
 

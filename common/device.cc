@@ -59,6 +59,12 @@ bool ConfigureHostAllocator() {
 #endif
 }
 
+void ReleaseFreeHostMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
 void ConfigureDevice(const c10::Device& device) {
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
 }

@@ -28,6 +28,11 @@ int ConfigureThreads(int threads);
 // variable or the C library is not glibc. Call once at start-up.
 bool ConfigureHostAllocator();
 
+// Hands free heap memory back to the kernel (glibc malloc_trim). For the end
+// of one-off work whose scratch memory the tuned allocator would otherwise
+// keep: loading a serving model, a finished training job. No-op elsewhere.
+void ReleaseFreeHostMemory();
+
 // One-time CUDA settings (cuDNN autotuning) when `device` is CUDA.
 void ConfigureDevice(const c10::Device& device);
 

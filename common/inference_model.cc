@@ -130,7 +130,7 @@ absl::StatusOr<InferenceVgg> InferenceVgg::Build(Vgg16Impl& model, const Inferen
       }
     });
   };
-  // Largest difference from the original module on a random batch, as a
+  // Largest difference from the original module on a probe batch, as a
   // fraction of the allowed tolerance (<= 1 passes).
   auto check = [&]() {
     return TorchCall("check serving model", [&] {

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/device.h"
 #include "common/log_format.h"
 #include "common/status_macros.h"
 #include "server/data_root.h"
@@ -294,6 +295,7 @@ void JobManager::WorkerLoop() {
       job->info.started_unix_ms = NowMs();
     }
     RunJob(job);
+    common::ReleaseFreeHostMemory();  // the job's activations and image cache
   }
 }
 
