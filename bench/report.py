@@ -82,6 +82,11 @@ for server in ("catdog", "python"):
           f"{fmt(med(k, 'server_mean_batch'), 2)} |")
 w("")
 
+w(f"Fixed cost of a request at one caller, measured with a width-0.125 model whose forward pass takes "
+  f"{fmt(med('tiny_forward_b1', 'median_ms'), 2)} ms: p50 latency {fmt(med('tiny_serve_c1', 'p50_ms'), 2)} ms, "
+  f"so {fmt(med('tiny_serve_c1', 'p50_ms') - med('tiny_forward_b1', 'median_ms'), 2)} ms of decode, gRPC and "
+  f"batcher hand-off per request.\n")
+
 w("## Where the speed comes from\n")
 w("The rows in italics above run with catdog's host allocator settings (`MALLOC_MMAP_MAX_=0 "
   "MALLOC_TRIM_THRESHOLD_=1073741824`, what `ConfigureHostAllocator` sets): they separate "

@@ -125,6 +125,19 @@ CATDOG_SERVER="$catdog_addr" "$build/client/catdogctl" start-training subset --i
   --width "$width" --epochs 1 --threads "$threads" --no-promote --watch >/dev/null
 record memory_training "{\"rss_mb\": $(( $(rss_kb "$catdog_pid" VmHWM) / 1024 ))}"
 
+# ---- 5. Fixed serving overhead: a model whose forward pass takes well under
+# a millisecond, so one caller's latency is almost all decode, gRPC and
+# batcher hand-off ----
+tiny="$work/tiny.ckpt"
+"$build/bench/catdog-bench" make-checkpoint --out "$tiny" --image-size "$size" --width 0.125 >/dev/null
+catdogd_start "$work" "$work/catdogd_tiny.log" "$build/server/catdogd" --listen 127.0.0.1:0 \
+  --data-root "$work" --state-dir "$work/state_tiny" --threads "$threads" --serve-checkpoint "$tiny" --log-level warn
+pids+=("$CATDOG_PID")
+for r in $(seq "$repeats"); do
+  record tiny_forward_b1 "$("$build/bench/catdog-bench" --threads "$threads" forward --checkpoint "$tiny" --batch 1 --iters 100)"
+  record tiny_serve_c1 "$("$build/client/catdogctl" --server "$CATDOG_SERVER" --json bench "${decode_files[@]:0:64}" -c 1 -d "$serve_s")"
+done
+
 # ---- Report ----
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
 "$py" bench/report.py "$results" --machine "$machine" --size "$size" --threads "$threads" \
