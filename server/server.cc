@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/device.h"
 #include "common/log_format.h"
 #include "common/status_macros.h"
 #include "server/dynamic_batcher.h"
@@ -33,6 +34,14 @@ namespace catdog::server {
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
   if (options.data_root.empty()) return absl::InvalidArgumentError("--data-root is required");
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  // Refuse at start rather than fail every later model load.
+  CATDOG_ASSIGN_OR_RETURN(const c10::Device serving_device, common::ResolveDevice(options.device));
+  if (options.serving_precision != common::Precision::kFp32 && !serving_device.is_cuda()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--serving-precision ", common::PrecisionName(options.serving_precision),
+        " needs a CUDA serving device; --device ", options.device, " resolves to ",
+        serving_device.str()));
+  }
   std::error_code ec;
   if (!std::filesystem::is_directory(options.data_root, ec)) {
     return absl::FailedPreconditionError(

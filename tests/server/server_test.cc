@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include "absl/synchronization/notification.h"
 #include "client/catdog_client.h"
@@ -423,6 +424,17 @@ TEST_F(ServerTest, SecondServerOnTheSameStateDirIsRefused) {
   EXPECT_NE(second.status().message().find("another catdogd"), std::string::npos) << second.status();
   server_.reset();  // releases the state dir
   EXPECT_TRUE(Server::Create(Options()).ok());
+}
+
+TEST_F(ServerTest, ReducedServingPrecisionWithoutCudaIsRefusedAtStart) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is present";
+  ServerOptions o = Options();
+  o.device = "cpu";
+  o.serving_precision = common::Precision::kFp16;
+  auto server = Server::Create(o);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(server.status().message().find("--serving-precision fp16"), std::string::npos)
+      << server.status();
 }
 
 TEST_F(ServerTest, HealthIsServing) {
