@@ -1,9 +1,10 @@
 // catdog-bench: micro-benchmarks for the suite in bench/run.sh. Each prints
 // one JSON object on stdout.
 //
-//   catdog-bench compute  --image-size 64 --batch 16 --batches 20 --threads 2 [--width 1]
-//       forward + backward + Adam step on tensors already in memory: the
-//       training compute limit, no data loading.
+//   catdog-bench compute  --image-size 64 --batch 16 --batches 20 --threads 2 [--width 1] [--nchw]
+//       forward + backward + Adam step on tensors already in memory, model
+//       and optimizer as the trainer sets them up: the training compute
+//       limit, no data loading. --nchw keeps the weights in NCHW.
 //   catdog-bench forward  --checkpoint PATH --batch B --iters N --threads 2
 //       the serving model's forward pass alone (InferenceMode), per batch.
 //   catdog-bench decode   --image-size 64 FILE...
@@ -22,6 +23,7 @@
 #include "common/device.h"
 #include "common/inference_model.h"
 #include "common/image_io.h"
+#include "common/optimizer.h"
 #include "common/transforms.h"
 #include "common/vgg.h"
 
@@ -30,11 +32,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-int Compute(int size, int batch, int batches, double width) {
+int Compute(int size, int batch, int batches, double width, bool nchw) {
   torch::manual_seed(0);
   catdog::common::Vgg16 model(catdog::common::VggOptions{2, width});
+  if (!nchw) catdog::common::ToChannelsLast(*model);
   model->train();
-  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-4));
+  catdog::common::MultiTensorAdam adam(model->parameters(), torch::optim::AdamOptions(1e-4));  // as the trainer
   auto x = torch::rand({batch, 3, size, size});
   auto y = torch::randint(0, 2, {batch}, torch::kInt64);
   auto step = [&] {
@@ -49,7 +52,8 @@ int Compute(int size, int batch, int batches, double width) {
   for (int i = 0; i < batches; ++i) step();
   const double s = Since(start);
   std::printf("{\"bench\":\"compute\",\"image_size\":%d,\"batch\":%d,\"batches\":%d,\"seconds\":%.3f,"
-              "\"images_per_second\":%.3f}\n", size, batch, batches, s, batches * batch / s);
+              "\"images_per_second\":%.3f,\"layout\":\"%s\"}\n", size, batch, batches, s, batches * batch / s,
+              nchw ? "nchw" : "channels_last");
   return 0;
 }
 
@@ -147,6 +151,8 @@ int main(int argc, char** argv) {
   for (auto* sub : {compute, make}) sub->add_option("--width", width)->capture_default_str();
   for (auto* sub : {compute, forward}) sub->add_option("--batch", batch)->capture_default_str();
   compute->add_option("--batches", batches)->capture_default_str();
+  bool nchw = false;
+  compute->add_flag("--nchw", nchw, "keep the weights in NCHW (the trainer uses channels-last)");
   forward->add_option("--iters", iters)->capture_default_str();
   forward->add_option("--checkpoint", checkpoint)->required();
   bool module = false;
@@ -156,7 +162,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   catdog::common::ConfigureHostAllocator();
   catdog::common::ConfigureThreads(threads);
-  if (*compute) return Compute(size, batch, batches, width);
+  if (*compute) return Compute(size, batch, batches, width, nchw);
   if (*forward) return Forward(checkpoint, batch, iters, module);
   if (*decode) return Decode(size, files);
   return MakeCheckpoint(out, size, width);

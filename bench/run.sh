@@ -2,7 +2,9 @@
 # The benchmark suite: catdog against the reference notebook's loop, the
 # training compute limit, PIL, the raw forward pass and a plain Python gRPC
 # server, all in one run on this machine, contenders alternated and repeated
-# (medians reported). Writes BENCHMARKS.md (or $BENCH_OUT).
+# (medians reported). Writes BENCHMARKS.md, or $BENCH_OUT; --quick writes
+# ${TMPDIR:-/tmp}/catdog-BENCHMARKS.quick.md unless BENCH_OUT is set, so it never
+# replaces the recorded figures.
 #
 #   bench/run.sh            full run on the real photos (about 15 minutes on 2 cores)
 #   bench/run.sh --quick    tiny inputs, seconds: checks that every bench command runs
@@ -25,6 +27,7 @@ else
   serve_s="${SERVE_SECONDS:-10}"; per_class=200; concurrency=(1 4 16 64)
 fi
 
+if $quick; then report="${BENCH_OUT:-${TMPDIR:-/tmp}/catdog-BENCHMARKS.quick.md}"; else report="${BENCH_OUT:-$src/BENCHMARKS.md}"; fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/catdog_bench_XXXXXX")"
 pids=()
 cleanup() {
@@ -71,6 +74,8 @@ for r in $(seq "$repeats"); do
   done
   record compute_limit "$("$build/bench/catdog-bench" --threads "$threads" compute --image-size "$size" \
     --width "$width" --batch 16 --batches "$batches")"
+  record compute_nchw "$("$build/bench/catdog-bench" --threads "$threads" compute --image-size "$size" \
+    --width "$width" --batch 16 --batches "$batches" --nchw)"
 done
 
 # ---- 2. Data path, one thread ----
@@ -141,5 +146,5 @@ done
 # ---- Report ----
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
 "$py" bench/report.py "$results" --machine "$machine" --size "$size" --threads "$threads" \
-  --repeats "$repeats" --batches "$batches" --quick "$quick" >"${BENCH_OUT:-$src/BENCHMARKS.md}"
-echo "bench: wrote ${BENCH_OUT:-$src/BENCHMARKS.md}" >&2
+  --repeats "$repeats" --batches "$batches" --quick "$quick" >"$report"
+echo "bench: wrote $report" >&2

