@@ -50,10 +50,11 @@ int ConfigureThreads(int threads) {
 bool ConfigureHostAllocator() {
 #if defined(__GLIBC__)
   for (const char* var : {"MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
-                          "MALLOC_TOP_PAD_", "GLIBC_TUNABLES"}) {
+                          "MALLOC_TOP_PAD_", "MALLOC_ARENA_MAX", "MALLOC_ARENA_TEST", "GLIBC_TUNABLES"}) {
     if (std::getenv(var) != nullptr) return false;
   }
-  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1 &&
+         mallopt(M_ARENA_MAX, 1) == 1;
 #else
   return false;
 #endif
