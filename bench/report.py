@@ -86,10 +86,21 @@ w(f"Fixed cost of a request at one caller, measured with a width-0.125 model who
   f"{fmt(med('tiny_forward_b1', 'median_ms'), 2)} ms: p50 latency {fmt(med('tiny_serve_c1', 'p50_ms'), 2)} ms, "
   f"so {fmt(med('tiny_serve_c1', 'p50_ms') - med('tiny_forward_b1', 'median_ms'), 2)} ms of decode, gRPC and "
   f"batcher hand-off per request.\n")
+cpu_c = int(med("tiny_cpu", "concurrency")) if med("tiny_cpu", "concurrency") == med("tiny_cpu", "concurrency") else 0
+if cpu_c:
+    request_ms = med("tiny_cpu", "server_ms_per_request") + med("tiny_cpu", "client_ms_per_request")
+    rate = med(f"catdog_serve_c{cpu_c}")
+    w(f"CPU time per request outside the forward pass, same tiny model, {cpu_c} callers: catdogd "
+      f"{fmt(med('tiny_cpu', 'server_ms_per_request'), 2)} ms (decode, gRPC, batching, and the tiny forward "
+      f"with its OpenMP threads' spin-wait: an upper bound), the load generator "
+      f"{fmt(med('tiny_cpu', 'client_ms_per_request'), 2)} ms (on the same machine). At catdogd's "
+      f"{cpu_c}-caller rate above ({fmt(rate)} one-image requests/s) that work takes "
+      f"{fmt(100 * rate * request_ms / 1000 / a.threads, 0)}% of the {a.threads} cores the forward pass "
+      f"would otherwise have.\n")
 
 w("## Where the speed comes from\n")
 w("The rows in italics above run with catdog's host allocator settings (`MALLOC_MMAP_MAX_=0 "
-  "MALLOC_TRIM_THRESHOLD_=1073741824`, what `ConfigureHostAllocator` sets): they separate "
+  "MALLOC_TRIM_THRESHOLD_=1073741824`, what `ConfigureHostAllocator` sets besides one arena for all threads, which matters only where several threads allocate tensors): they separate "
   "the allocator's share from the serving model's (batch norm folded, oneDNN prepacked weights).\n")
 w("| contender | images/s |\n| --- | --- |")
 w(f"| reference notebook loop | {fmt(ref)} |")

@@ -6,7 +6,7 @@
 # ${TMPDIR:-/tmp}/catdog-BENCHMARKS.quick.md unless BENCH_OUT is set, so it never
 # replaces the recorded figures.
 #
-#   bench/run.sh            full run on the real photos (about 15 minutes on 2 cores)
+#   bench/run.sh            full run on the real photos (REPEATS=5 took 27 minutes on 2 cores)
 #   bench/run.sh --quick    tiny inputs, seconds: checks that every bench command runs
 #
 # Environment: CATDOG_DATA_DIR (../shared/data/catdog), BUILD_DIR (build),
@@ -141,6 +141,22 @@ pids+=("$CATDOG_PID")
 for r in $(seq "$repeats"); do
   record tiny_forward_b1 "$("$build/bench/catdog-bench" --threads "$threads" forward --checkpoint "$tiny" --batch 1 --iters 100)"
   record tiny_serve_c1 "$("$build/client/catdogctl" --server "$CATDOG_SERVER" --json bench "${decode_files[@]:0:64}" -c 1 -d "$serve_s")"
+done
+# CPU time per request outside the forward pass, at 16 callers: the server's
+# (decode, gRPC, batching, plus the tiny forward: an upper bound) and the load
+# generator's, which shares the machine. Server CPU from /proc, in clock ticks.
+tiny_c=$((${concurrency[-1]} < 16 ? ${concurrency[-1]} : 16))
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+for r in $(seq "$repeats"); do
+  before=$(cpu_ticks "$CATDOG_PID")
+  TIMEFORMAT='%U %S'
+  { time "$build/client/catdogctl" --server "$CATDOG_SERVER" --json bench "${decode_files[@]:0:64}" \
+      -c "$tiny_c" -d "$serve_s" >"$work/tiny_cpu.json" ; } 2>"$work/tiny_cpu.time"
+  server_s=$(awk -v a="$before" -v b="$(cpu_ticks "$CATDOG_PID")" -v hz="$(getconf CLK_TCK)" 'BEGIN { print (b - a) / hz }')
+  record tiny_cpu "$("$py" -c 'import json, sys
+r = json.load(open(sys.argv[1])); n = r["requests"]; user, sys_ = map(float, open(sys.argv[2]).read().split())
+print(json.dumps({"concurrency": int(sys.argv[4]), "requests": n, "server_ms_per_request": 1000 * float(sys.argv[3]) / n,
+                  "client_ms_per_request": 1000 * (user + sys_) / n}))' "$work/tiny_cpu.json" "$work/tiny_cpu.time" "$server_s" "$tiny_c")"
 done
 
 # ---- Report ----

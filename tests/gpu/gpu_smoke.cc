@@ -40,14 +40,14 @@ struct TrainRun {
   double images_per_second = 0, first_loss = 0, last_loss = 0;
 };
 
-// `steps` timed training steps (after 5 warm-up steps: cuDNN autotuning) on
-// one repeated pinned batch, from the same initial weights for every precision.
 struct TrainSetup {
   Precision precision;
   bool channels_last;
   bool multi_tensor_adam;  // the trainer's optimizer; else torch::optim::Adam
 };
 
+// `steps` timed training steps (after 5 warm-up steps: cuDNN autotuning) on
+// one repeated pinned batch, from the same initial weights for every setup.
 TrainRun Train(Vgg16& model, const c10::Device& device, const TrainSetup& setup, int size, int batch,
                int steps) {
   const Precision precision = setup.precision;
