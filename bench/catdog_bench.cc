@@ -19,13 +19,13 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
-#include "common/checkpoint.h"
-#include "common/device.h"
-#include "common/inference_model.h"
-#include "common/image_io.h"
-#include "common/optimizer.h"
-#include "common/transforms.h"
-#include "common/vgg.h"
+#include "common/data/image_io.h"
+#include "common/data/transforms.h"
+#include "common/ml/checkpoint.h"
+#include "common/ml/device.h"
+#include "common/ml/inference_model.h"
+#include "common/ml/optimizer.h"
+#include "common/ml/vgg.h"
 
 namespace {
 

@@ -66,7 +66,7 @@ for r in $(seq "$repeats"); do
     --batches "$batches" --threads "$threads")"
   record reference_tuned "$(cd bench && "${tuned_malloc[@]}" "$py" reference_loop.py --data "$work/subset" \
     --image-size "$size" --batches "$batches" --threads "$threads")"
-  out="$("$build/client/catdog-train" "$work/subset" --out "$work/train_out" --image-size "$size" \
+  out="$("$build/tools/catdog-train" "$work/subset" --out "$work/train_out" --image-size "$size" \
     --width "$width" --epochs 2 --threads "$threads" --valid-fraction 0.2 --progress-interval 0 2>/dev/null)"
   for epoch in 1 2; do
     read -r ips wait_s < <(awk -v e="$epoch" '$1 == e && NF >= 9 { print $8, $9 }' <<<"$out")

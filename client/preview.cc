@@ -4,11 +4,11 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "common/image_folder.h"
-#include "common/image_io.h"
-#include "common/random.h"
-#include "common/status_macros.h"
-#include "common/transforms.h"
+#include "common/data/image_folder.h"
+#include "common/data/image_io.h"
+#include "common/data/random.h"
+#include "common/data/status_macros.h"
+#include "common/data/transforms.h"
 
 namespace catdog::client {
 

@@ -15,12 +15,12 @@
 
 #include <torch/torch.h>
 
-#include "common/checkpoint.h"
-#include "common/device.h"
-#include "common/inference_model.h"
-#include "common/mixed_precision.h"
-#include "common/optimizer.h"
-#include "common/vgg.h"
+#include "common/ml/checkpoint.h"
+#include "common/ml/device.h"
+#include "common/ml/inference_model.h"
+#include "common/ml/mixed_precision.h"
+#include "common/ml/optimizer.h"
+#include "common/ml/vgg.h"
 
 using catdog::common::Precision;
 using catdog::common::Vgg16;

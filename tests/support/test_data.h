@@ -45,7 +45,7 @@ std::optional<std::string> RealPhotosDir();
 
 }  // namespace catdog::testing
 
-#include "common/train_config.h"
+#include "common/data/train_config.h"
 
 namespace catdog::testing {
 

@@ -1,0 +1,140 @@
+#include "common/data/image_io.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace catdog::common {
+
+namespace {
+
+// imdecode with `flags`, then to 8-bit RGB.
+absl::StatusOr<cv::Mat> DecodeWithFlags(std::string_view encoded, int flags) {
+  if (encoded.empty()) return absl::InvalidArgumentError("empty image data");
+  cv::Mat decoded;
+  try {
+    // imdecode does not modify its input; the const_cast only satisfies the API.
+    const cv::Mat raw(1, static_cast<int>(encoded.size()), CV_8UC1,
+                      const_cast<char*>(encoded.data()));
+    decoded = cv::imdecode(raw, flags);
+  } catch (const cv::Exception& e) {
+    spdlog::debug("cv::imdecode threw: {}", e.what());
+    return absl::InvalidArgumentError(absl::StrCat("cannot decode image: ", e.err));
+  }
+  if (decoded.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot decode image (", encoded.size(),
+                     " bytes): not a supported image format or truncated"));
+  }
+  if (decoded.depth() == CV_16U) decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
+  if (decoded.depth() != CV_8U) {
+    return absl::InvalidArgumentError("unsupported image sample type (expected 8 or 16 bit)");
+  }
+  cv::Mat rgb;
+  switch (decoded.channels()) {
+    case 1: cv::cvtColor(decoded, rgb, cv::COLOR_GRAY2RGB); break;
+    case 3: cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB); break;
+    case 4: cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB); break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported channel count ", decoded.channels()));
+  }
+  return rgb;
+}
+
+}  // namespace
+
+absl::StatusOr<cv::Mat> DecodeImage(std::string_view encoded) {
+  return DecodeWithFlags(encoded, cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH);
+}
+
+std::optional<std::pair<int, int>> JpegSize(std::string_view d) {
+  auto byte = [&d](size_t i) { return static_cast<unsigned char>(d[i]); };
+  if (d.size() < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return std::nullopt;
+  size_t pos = 2;
+  while (pos + 4 <= d.size()) {
+    if (byte(pos) != 0xFF) return std::nullopt;
+    const unsigned marker = byte(pos + 1);
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) {  // no length field
+      pos += 2;
+      continue;
+    }
+    const size_t length = (byte(pos + 2) << 8) | byte(pos + 3);
+    // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): frame header.
+    if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
+      if (pos + 9 > d.size()) return std::nullopt;
+      const int height = (byte(pos + 5) << 8) | byte(pos + 6);
+      const int width = (byte(pos + 7) << 8) | byte(pos + 8);
+      return std::make_pair(width, height);
+    }
+    pos += 2 + length;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<cv::Mat> DecodeImageAtLeast(std::string_view encoded, int min_side) {
+  const std::optional<std::pair<int, int>> size = min_side > 0 ? JpegSize(encoded) : std::nullopt;
+  if (size) {
+    const int shorter = std::min(size->first, size->second);
+    for (const auto& [factor, flag] : {std::pair{8, cv::IMREAD_REDUCED_COLOR_8},
+                                       std::pair{4, cv::IMREAD_REDUCED_COLOR_4},
+                                       std::pair{2, cv::IMREAD_REDUCED_COLOR_2}}) {
+      // Reduced decoding rounds sizes up, so shorter / factor is a floor.
+      if (shorter / factor >= min_side) return DecodeWithFlags(encoded, flag);
+    }
+  }
+  return DecodeImage(encoded);
+}
+
+absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int err = errno;
+    const std::string why = std::strerror(err);
+    if (err == EACCES) return absl::PermissionDeniedError(absl::StrCat(path, ": ", why));
+    return absl::NotFoundError(absl::StrCat(path, ": ", why));
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read failed"));
+  return std::move(buffer).str();
+}
+
+absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side) {
+  absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<cv::Mat> image = DecodeImageAtLeast(*bytes, min_side);
+  if (!image.ok()) {
+    return absl::Status(image.status().code(),
+                        absl::StrCat(path, ": ", image.status().message()));
+  }
+  return image;
+}
+
+absl::Status WriteImageFile(const std::string& path, const cv::Mat& rgb) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  try {
+    if (!cv::imwrite(path, bgr)) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot write image ", path));
+    }
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot write image ", path, ": ", e.err));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace catdog::common

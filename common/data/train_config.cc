@@ -1,0 +1,101 @@
+#include "common/data/train_config.h"
+
+#include <cmath>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "common/data/json_schema.h"
+#include "common/data/precision.h"
+#include "common/data/train_config_schema.h"
+
+namespace catdog::common {
+namespace {
+
+// "preprocessing.image_size" -> "/preprocessing/image_size".
+nlohmann::json::json_pointer JsonPointer(const TrainConfigField& field) {
+  std::string pointer = "/";
+  for (const char* p = field.name; *p != '\0'; ++p) pointer += *p == '.' ? '/' : *p;
+  return nlohmann::json::json_pointer(pointer);
+}
+
+absl::Status Bad(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+}  // namespace
+
+absl::Status ValidateTrainConfig(const TrainConfig& c) {
+  if (c.dataset_root.empty()) return Bad("dataset_root", "is required");
+  if (!(c.valid_fraction > 0.0 && c.valid_fraction < 1.0)) {
+    return Bad("valid_fraction", absl::StrCat("must be in (0, 1), got ", c.valid_fraction));
+  }
+  if (c.preprocessing.image_size < 32 || c.preprocessing.image_size > 1024) {
+    return Bad("image_size",
+               absl::StrCat("must be in [32, 1024] px (five 2x2 poolings), got ",
+                            c.preprocessing.image_size));
+  }
+  for (float s : c.preprocessing.std) {
+    if (c.preprocessing.normalize && !(s > 0.0f)) return Bad("normalize_std", "must be > 0");
+  }
+  if (absl::Status s = ValidateAugmentOptions(c.augment); !s.ok()) return s;
+  if (c.arch != "vgg16") return Bad("arch", absl::StrCat("unknown architecture '", c.arch, "' (supported: vgg16)"));
+  if (!(c.width > 0.0 && c.width <= 4.0)) {
+    return Bad("width", absl::StrCat("must be in (0, 4], got ", c.width));
+  }
+  if (c.batch_size < 2 || c.batch_size > 4096) {
+    return Bad("batch_size", absl::StrCat("must be in [2, 4096] (batch norm needs two), got ", c.batch_size));
+  }
+  if (c.epochs < 1 || c.epochs > 10000) return Bad("epochs", absl::StrCat("must be in [1, 10000], got ", c.epochs));
+  if (!(c.learning_rate > 0.0 && c.learning_rate < 10.0)) {
+    return Bad("learning_rate", absl::StrCat("must be in (0, 10), got ", c.learning_rate));
+  }
+  if (!(c.weight_decay >= 0.0 && std::isfinite(c.weight_decay))) {
+    return Bad("weight_decay", "must be >= 0");
+  }
+  if (!(c.lr_factor > 0.0 && c.lr_factor < 1.0)) {
+    return Bad("lr_factor", absl::StrCat("must be in (0, 1), got ", c.lr_factor));
+  }
+  if (c.lr_patience < 0) return Bad("lr_patience", "must be >= 0");
+  if (c.early_stop_patience < 0) return Bad("early_stop_patience", "must be >= 0");
+  if (c.device != "auto" && c.device != "cpu" && c.device.rfind("cuda", 0) != 0) {
+    return Bad("device", absl::StrCat("must be auto, cpu, cuda or cuda:N, got '", c.device, "'"));
+  }
+  if (!ParsePrecision(c.precision).ok()) {
+    return Bad("precision", absl::StrCat("must be fp32, bf16 or fp16, got '", c.precision, "'"));
+  }
+  if (c.threads < 0 || c.threads > 1024) return Bad("threads", "must be in [0, 1024]");
+  if (c.loader_workers < 1 || c.loader_workers > 64) return Bad("loader_workers", "must be in [1, 64]");
+  if (c.prefetch_batches < 1 || c.prefetch_batches > 256) return Bad("prefetch_batches", "must be in [1, 256]");
+  if (c.cache_budget_mb < 0) return Bad("cache_budget_mb", "must be >= 0");
+  if (c.progress_interval < 0) return Bad("progress_interval", "must be >= 0");
+  if (c.output_dir.empty()) return Bad("output_dir", "is required");
+  return absl::OkStatus();
+}
+
+std::string TrainConfigToJson(const TrainConfig& config) {
+  nlohmann::json json = nlohmann::json::object();
+  TrainConfig c = config;  // the table hands out mutable member pointers
+  for (const TrainConfigField& field : TrainConfigFields()) {
+    std::visit([&](auto* member) { json[JsonPointer(field)] = *member; }, field.ref(c));
+  }
+  return json.dump();
+}
+
+absl::StatusOr<TrainConfig> TrainConfigFromJson(const std::string& text) {
+  TrainConfig config;
+  try {
+    const nlohmann::json json = nlohmann::json::parse(text);
+    // Keys missing from stored JSON keep their defaults, so rows written
+    // before a knob existed still load.
+    for (const TrainConfigField& field : TrainConfigFields()) {
+      const nlohmann::json::json_pointer pointer = JsonPointer(field);
+      if (!json.contains(pointer)) continue;
+      std::visit([&](auto* member) { json.at(pointer).get_to(*member); }, field.ref(config));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(std::string("bad training config JSON: ") + e.what());
+  }
+  return config;
+}
+
+}  // namespace catdog::common

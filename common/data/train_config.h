@@ -1,0 +1,67 @@
+// One training run's configuration. Defaults are the reference notebook's
+// recipe (VGG16-BN-GAP, 224 px, batch 16, Adam 1e-4, plateau factor 0.1 /
+// patience 4, early stop patience 7, 55 epochs, flip 0.3, split 0.2 seed 42).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/data/transforms.h"
+
+namespace catdog::common {
+
+// Preprocessing shared by training and serving; stored in the model card.
+struct Preprocessing {
+  int image_size = 224;            // square input, pixels
+  bool normalize = false;          // the reference uses ToTensor only
+  std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};
+  std::array<float, 3> std = {0.229f, 0.224f, 0.225f};
+};
+
+struct TrainConfig {
+  // Data.
+  std::string dataset_root;  // ImageFolder root, split into train/valid
+  std::string test_root;     // optional ImageFolder root evaluated at the end
+  double valid_fraction = 0.2;
+  uint64_t split_seed = 42;
+  Preprocessing preprocessing;
+  AugmentOptions augment;
+
+  // Model.
+  std::string arch = "vgg16";
+  double width = 1.0;  // channel multiplier; 1.0 is the reference model
+
+  // Optimisation.
+  int batch_size = 16;
+  int epochs = 55;
+  double learning_rate = 1e-4;
+  double weight_decay = 0.0;
+  double lr_factor = 0.1;
+  int lr_patience = 4;
+  int early_stop_patience = 7;
+  uint64_t seed = 42;  // weights init and shuffling
+
+  // Execution.
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int threads = 0;              // intra-op threads; 0 = hardware concurrency
+  int loader_workers = 2;       // decode threads
+  int prefetch_batches = 4;
+  int64_t cache_budget_mb = 4096;  // keep decoded images in RAM when they fit
+  std::string precision = "fp32";  // fp32 | bf16 | fp16 (common/precision.h)
+  int progress_interval = 10;      // progress event every N batches (0 = off)
+
+  // Outputs.
+  std::string output_dir;       // best.ckpt / last.ckpt are written here
+  std::string tensorboard_dir;  // run folder for event files; empty = off
+};
+
+// INVALID_ARGUMENT naming the first bad field.
+absl::Status ValidateTrainConfig(const TrainConfig& config);
+
+std::string TrainConfigToJson(const TrainConfig& config);
+absl::StatusOr<TrainConfig> TrainConfigFromJson(const std::string& json);
+
+}  // namespace catdog::common

@@ -1,0 +1,57 @@
+#include "common/data/train_config_schema.h"
+
+namespace catdog::common {
+
+// Each row: JSON path, wire name, flag, help, member.
+#define CATDOG_FIELD(path, wire, flag, help, member, ...)                             \
+  TrainConfigField {                                                                  \
+    path, wire, flag, help, [](TrainConfig& c) -> TrainConfigFieldRef { return &c.member; }, \
+        {__VA_ARGS__}                                                                 \
+  }
+
+const std::vector<TrainConfigField>& TrainConfigFields() {
+  static const std::vector<TrainConfigField> fields = {
+      // Data.
+      CATDOG_FIELD("dataset_root", "dataset", nullptr, "ImageFolder root split into train/valid", dataset_root),
+      CATDOG_FIELD("test_root", "test_dataset", "--test-root", "ImageFolder evaluated with the best and last weights at the end", test_root),
+      CATDOG_FIELD("valid_fraction", "valid_fraction", "--valid-fraction", "stratified validation share", valid_fraction),
+      CATDOG_FIELD("split_seed", "split_seed", "--split-seed", "seed of the train/valid split", split_seed),
+      CATDOG_FIELD("preprocessing.image_size", "image_size", "--image-size", "square input size in px (>= 32)", preprocessing.image_size),
+      CATDOG_FIELD("preprocessing.normalize", "normalize", "--normalize", "normalise with --normalize-mean/--normalize-std (the reference does not)", preprocessing.normalize),
+      CATDOG_FIELD("preprocessing.mean", "normalize_mean", "--normalize-mean", "per-channel RGB mean for --normalize", preprocessing.mean),
+      CATDOG_FIELD("preprocessing.std", "normalize_std", "--normalize-std", "per-channel RGB std for --normalize", preprocessing.std),
+      CATDOG_FIELD("augment.flip_probability", "flip_probability", "--flip", "horizontal flip probability", augment.flip_probability),
+      CATDOG_FIELD("augment.crop_padding", "crop_padding", "--crop-padding", "random crop padding in px (0 = off)", augment.crop_padding),
+      CATDOG_FIELD("augment.rotation_degrees", "rotation_degrees", "--rotation", "random rotation range in degrees (0 = off)", augment.rotation_degrees),
+      CATDOG_FIELD("augment.grayscale_probability", "grayscale_probability", "--grayscale", "random grayscale probability", augment.grayscale_probability),
+      // Model.
+      CATDOG_FIELD("arch", "arch", "--arch", "architecture", arch),
+      CATDOG_FIELD("width", "width", "--width", "channel width multiplier (1.0 = reference VGG16)", width),
+      // Optimisation.
+      CATDOG_FIELD("batch_size", "batch_size", "--batch-size", "images per training batch", batch_size),
+      CATDOG_FIELD("epochs", "epochs", "--epochs", "maximum epochs", epochs),
+      CATDOG_FIELD("learning_rate", "learning_rate", "--lr", "Adam learning rate", learning_rate),
+      CATDOG_FIELD("weight_decay", "weight_decay", "--weight-decay", "Adam weight decay", weight_decay),
+      CATDOG_FIELD("lr_factor", "lr_factor", "--lr-factor", "ReduceLROnPlateau factor", lr_factor),
+      CATDOG_FIELD("lr_patience", "lr_patience", "--lr-patience", "ReduceLROnPlateau patience (epochs)", lr_patience),
+      CATDOG_FIELD("early_stop_patience", "early_stop_patience", "--early-stop-patience", "stop when the trigger exceeds this", early_stop_patience),
+      CATDOG_FIELD("seed", "seed", "--seed", "seed of weight init, shuffling and augmentation", seed),
+      // Execution.
+      CATDOG_FIELD("device", "device", "--device", "auto | cpu | cuda | cuda:N", device),
+      CATDOG_FIELD("threads", "threads", "--threads", "intra-op threads (0 = the default: all cores, or the server's --threads)", threads),
+      CATDOG_FIELD("loader_workers", "loader_workers", "--loader-workers", "image decode threads", loader_workers),
+      CATDOG_FIELD("prefetch_batches", "prefetch_batches", "--prefetch-batches", "batches decoded ahead of training", prefetch_batches),
+      CATDOG_FIELD("cache_budget_mb", "cache_budget_mb", "--cache-mb", "keep decoded images in RAM up to this size", cache_budget_mb),
+      CATDOG_FIELD("precision", "precision", "--precision", "fp32 | bf16 | fp16 autocast (fp16: CUDA only)", precision, "fp32", "bf16", "fp16"),
+      CATDOG_FIELD("progress_interval", "progress_interval", "--progress-interval", "progress event every N batches (0 = off)", progress_interval),
+      // Outputs: chosen by whoever runs the trainer (catdogd per job,
+      // catdog-train by its --out), so neither on the wire nor a shared flag.
+      CATDOG_FIELD("output_dir", nullptr, nullptr, "folder of best.ckpt and last.ckpt", output_dir),
+      CATDOG_FIELD("tensorboard_dir", nullptr, nullptr, "TensorBoard run folder", tensorboard_dir),
+  };
+  return fields;
+}
+
+#undef CATDOG_FIELD
+
+}  // namespace catdog::common

@@ -1,0 +1,85 @@
+#include "common/data/transforms.h"
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace catdog::common {
+
+absl::Status ValidateAugmentOptions(const AugmentOptions& o) {
+  if (!(o.flip_probability >= 0.0 && o.flip_probability <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flip probability must be in [0, 1], got ", o.flip_probability));
+  }
+  if (!(o.grayscale_probability >= 0.0 && o.grayscale_probability <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "grayscale probability must be in [0, 1], got ", o.grayscale_probability));
+  }
+  if (o.crop_padding < 0 || o.crop_padding > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("crop padding must be in [0, 256] px, got ", o.crop_padding));
+  }
+  if (!(o.rotation_degrees >= 0.0 && o.rotation_degrees <= 180.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rotation must be in [0, 180] degrees, got ", o.rotation_degrees));
+  }
+  return absl::OkStatus();
+}
+
+cv::Mat Resize(const cv::Mat& rgb, int height, int width) {
+  if (rgb.rows == height && rgb.cols == width) return rgb.clone();
+  const bool shrinking = rgb.rows > height || rgb.cols > width;
+  cv::Mat out;
+  cv::resize(rgb, out, cv::Size(width, height), 0, 0,
+             shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return out;
+}
+
+cv::Mat HorizontalFlip(const cv::Mat& rgb) {
+  cv::Mat out;
+  cv::flip(rgb, out, 1);
+  return out;
+}
+
+cv::Mat RandomCrop(const cv::Mat& rgb, int padding, Rng& rng) {
+  if (padding <= 0) return rgb;
+  cv::Mat padded;
+  cv::copyMakeBorder(rgb, padded, padding, padding, padding, padding, cv::BORDER_CONSTANT,
+                     cv::Scalar::all(0));
+  const int x = static_cast<int>(rng.Below(2 * padding + 1));
+  const int y = static_cast<int>(rng.Below(2 * padding + 1));
+  return padded(cv::Rect(x, y, rgb.cols, rgb.rows)).clone();
+}
+
+cv::Mat Rotate(const cv::Mat& rgb, double degrees) {
+  const cv::Point2f centre(static_cast<float>(rgb.cols - 1) / 2.0f,
+                           static_cast<float>(rgb.rows - 1) / 2.0f);
+  const cv::Mat m = cv::getRotationMatrix2D(centre, degrees, 1.0);
+  cv::Mat out;
+  cv::warpAffine(rgb, out, m, rgb.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT,
+                 cv::Scalar::all(0));
+  return out;
+}
+
+cv::Mat ToGrayscale(const cv::Mat& rgb) {
+  cv::Mat gray, out;
+  cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
+  cv::cvtColor(gray, out, cv::COLOR_GRAY2RGB);
+  return out;
+}
+
+cv::Mat Augment(const cv::Mat& rgb, const AugmentOptions& o, Rng& rng) {
+  cv::Mat out = rgb;
+  if (o.crop_padding > 0) out = RandomCrop(out, o.crop_padding, rng);
+  if (o.rotation_degrees > 0.0) {
+    out = Rotate(out, (rng.Uniform() * 2.0 - 1.0) * o.rotation_degrees);
+  }
+  if (o.flip_probability > 0.0 && rng.Uniform() < o.flip_probability) out = HorizontalFlip(out);
+  if (o.grayscale_probability > 0.0 && rng.Uniform() < o.grayscale_probability) {
+    out = ToGrayscale(out);
+  }
+  return out;
+}
+
+}  // namespace catdog::common

@@ -1,0 +1,170 @@
+#include "common/ml/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/data/status_macros.h"
+#include "common/ml/torch_status.h"
+
+namespace catdog::common {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kCardKey = "catdog_model_card";
+constexpr const char* kStateKey = "state_dict";
+constexpr const char* kOptimizerKey = "optimizer";
+
+// Flat state dict with the reference names (parameters and buffers).
+c10::Dict<std::string, at::Tensor> StateDict(Vgg16& model) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& p : model->named_parameters()) dict.insert(p.key(), p.value().detach().cpu());
+  for (const auto& b : model->named_buffers()) dict.insert(b.key(), b.value().detach().cpu());
+  return dict;
+}
+
+absl::Status SyncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat("fsync ", path, ": ", std::strerror(err)));
+  return absl::OkStatus();
+}
+
+absl::Status ReadArchive(const std::string& path, torch::serialize::InputArchive& archive,
+                         const c10::Device& device) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return absl::NotFoundError(absl::StrCat("no checkpoint file at ", path));
+  return TorchCall(
+      absl::StrCat(path, ": not a readable catdog checkpoint (corrupt or truncated?)"),
+      [&] { archive.load_from(path, device); }, absl::StatusCode::kInvalidArgument);
+}
+
+absl::StatusOr<ModelCard> ReadCard(torch::serialize::InputArchive& archive, const std::string& path) {
+  c10::IValue value;
+  if (!archive.try_read(kCardKey, value) || !value.isString()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no model card; not a catdog checkpoint"));
+  }
+  absl::StatusOr<ModelCard> card = ModelCardFromJson(value.toStringRef());
+  if (!card.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", card.status().message()));
+  if (card->format_version != ModelCard::kFormatVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": checkpoint format version ", card->format_version,
+                     " but this build reads version ", ModelCard::kFormatVersion));
+  }
+  return card;
+}
+
+// Copies the archive's state dict into `model`, requiring the same names and
+// shapes in both directions.
+absl::Status CopyStateInto(torch::serialize::InputArchive& archive, Vgg16& model,
+                           const std::string& path) {
+  c10::IValue value;
+  if (!archive.try_read(kStateKey, value) || !value.isGenericDict()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no state dict in checkpoint"));
+  }
+  const c10::impl::GenericDict dict = value.toGenericDict();
+  std::vector<std::pair<std::string, at::Tensor>> targets;
+  for (const auto& p : model->named_parameters()) targets.emplace_back(p.key(), p.value());
+  for (const auto& b : model->named_buffers()) targets.emplace_back(b.key(), b.value());
+  if (dict.size() != targets.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": checkpoint holds ", dict.size(), " tensors but its model card's architecture has ",
+        targets.size()));
+  }
+  return TorchCall(absl::StrCat(path, ": loading weights"), [&]() -> absl::Status {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, target] : targets) {
+      auto it = dict.find(name);
+      if (it == dict.end() || !it->value().isTensor()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": weights do not match the model card: missing ", name));
+      }
+      const at::Tensor source = it->value().toTensor();
+      if (source.sizes() != target.sizes()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, ": weights do not match the model card: ", name, " has shape [",
+            absl::StrJoin(source.sizes(), ","), "], expected [", absl::StrJoin(target.sizes(), ","), "]"));
+      }
+      target.copy_(source);
+    }
+    return absl::OkStatus();
+  }, absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+
+absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg16& model,
+                            torch::optim::Optimizer* optimizer) {
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  CATDOG_RETURN_IF_ERROR(TorchCall(absl::StrCat("writing checkpoint ", path), [&] {
+    torch::serialize::OutputArchive archive;
+    archive.write(kCardKey, c10::IValue(ModelCardToJson(card)));
+    archive.write(kStateKey, c10::IValue(StateDict(model)));
+    if (optimizer != nullptr) {
+      torch::serialize::OutputArchive optimizer_archive;
+      optimizer->save(optimizer_archive);
+      archive.write(kOptimizerKey, optimizer_archive);
+    }
+    archive.save_to(tmp);
+  }));
+  absl::Status synced = SyncPath(tmp, /*directory=*/false);
+  if (synced.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    synced = absl::InternalError(absl::StrCat("rename to ", path, ": ", std::strerror(errno)));
+  }
+  if (!synced.ok()) {
+    fs::remove(tmp, ec);
+    return synced;
+  }
+  return SyncPath(dir.string(), /*directory=*/true);
+}
+
+absl::StatusOr<ModelCard> ReadModelCard(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, c10::Device(c10::kCPU)));
+  return ReadCard(archive, path);
+}
+
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path, const c10::Device& device) {
+  torch::serialize::InputArchive archive;
+  CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, c10::Device(c10::kCPU)));
+  LoadedCheckpoint loaded;
+  CATDOG_ASSIGN_OR_RETURN(loaded.card, ReadCard(archive, path));
+  if (loaded.card.arch != "vgg16") {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": unknown architecture ", loaded.card.arch));
+  }
+  const VggOptions options{static_cast<int>(loaded.card.class_names.size()), loaded.card.width};
+  if (absl::Status s = ValidateVggOptions(options); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": model card: ", s.message()));
+  }
+  CATDOG_RETURN_IF_ERROR(TorchCall("building model", [&] { loaded.model = Vgg16(options); }));
+  CATDOG_RETURN_IF_ERROR(CopyStateInto(archive, loaded.model, path));
+  CATDOG_RETURN_IF_ERROR(TorchCall(absl::StrCat("moving model to ", device.str()), [&] {
+    loaded.model->to(device);
+    loaded.model->eval();
+  }));
+  return loaded;
+}
+
+absl::Status LoadWeightsInto(const std::string& path, Vgg16& model) {
+  torch::serialize::InputArchive archive;
+  CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, c10::Device(c10::kCPU)));
+  return CopyStateInto(archive, model, path);
+}
+
+}  // namespace catdog::common

@@ -1,0 +1,41 @@
+// Checkpoint files: the model's state dict (reference parameter and buffer
+// names), optionally the optimizer state, and the model card, in one
+// LibTorch archive. Writes are atomic: a temporary file in the same folder,
+// fsync, rename, fsync of the folder, so a crash leaves either the old or
+// the new file, never a torn one.
+//
+// Errors: NOT_FOUND (no file), INVALID_ARGUMENT (corrupt, truncated or not a
+// catdog checkpoint; card and weights disagree), FAILED_PRECONDITION
+// (format version this build cannot read), INTERNAL / RESOURCE_EXHAUSTED on
+// write failures.
+#pragma once
+
+#include <string>
+
+#include <c10/core/Device.h>
+#include <torch/optim/optimizer.h>
+
+#include "absl/status/statusor.h"
+#include "common/data/model_card.h"
+#include "common/ml/vgg.h"
+
+namespace catdog::common {
+
+// `optimizer` may be null (weights-only checkpoint).
+absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg16& model,
+                            torch::optim::Optimizer* optimizer);
+
+struct LoadedCheckpoint {
+  ModelCard card;
+  Vgg16 model{nullptr};  // on `device`, in eval mode
+};
+
+absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path, const c10::Device& device);
+
+// Reads only the card of the checkpoint at `path`.
+absl::StatusOr<ModelCard> ReadModelCard(const std::string& path);
+
+// Copies the weights in `path` into `model` (same architecture required).
+absl::Status LoadWeightsInto(const std::string& path, Vgg16& model);
+
+}  // namespace catdog::common

@@ -1,0 +1,331 @@
+#include "common/ml/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "common/data/log_format.h"
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/data/status_macros.h"
+#include "common/ml/batch_loader.h"
+#include "common/ml/checkpoint.h"
+#include "common/ml/device.h"
+#include "common/ml/evaluation.h"
+#include "common/ml/lr_schedule.h"
+#include "common/ml/mixed_precision.h"
+#include "common/ml/optimizer.h"
+#include "common/ml/tensorboard_writer.h"
+#include "common/ml/torch_status.h"
+#include "common/ml/vgg.h"
+
+namespace catdog::common {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+struct EpochStats {
+  double loss = 0.0;  // mean over the epoch's images
+  int64_t images = 0;
+  double wait_seconds = 0.0;
+};
+
+void SetLearningRate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) {
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  }
+}
+
+// Everything one Run() owns; split out so TrainEpoch/Checkpoint stay small.
+struct RunState {
+  const TrainConfig& config;
+  const std::vector<std::string>& classes;
+  c10::Device device;
+  Precision precision;
+  std::optional<LossScaler> scaler;  // fp16 only
+  Vgg16 model;
+  std::unique_ptr<MultiTensorAdam> optimizer;
+  std::unique_ptr<BatchLoader> train;
+  std::unique_ptr<BatchLoader> valid;
+  TrainingObserver* observer;
+  const StopToken* stop;
+};
+
+bool StopRequested(const StopToken* stop) { return stop != nullptr && stop->stop_requested(); }
+
+absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
+  EpochStats stats;
+  const double wait_before = s.train->wait_seconds();
+  absl::Status status = TorchCall(absl::StrCat("training epoch ", epoch), [&]() -> absl::Status {
+    s.model->train();
+    s.train->StartEpoch(epoch);
+    // The loss sum stays on the device and is read back only for progress
+    // events and at the end, so a GPU is not synchronised every batch. A NaN
+    // or inf poisons the sum, so divergence is still caught at the next read.
+    at::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(s.device));
+    int64_t done = 0, read_at = 0;
+    const int64_t total = s.train->num_batches();
+    auto read_loss = [&]() -> absl::StatusOr<double> {
+      const double value = loss_sum.item<double>();
+      if (!std::isfinite(value)) {
+        return absl::AbortedError(absl::StrCat("training diverged: loss is ", value, " at epoch ",
+                                               epoch, " between batches ", read_at + 1, " and ",
+                                               done, "; lower the learning rate"));
+      }
+      read_at = done;
+      return value;
+    };
+    const int check_every = s.config.progress_interval > 0 ? s.config.progress_interval : 10;
+    while (std::optional<Batch> batch = s.train->Next()) {
+      ++done;
+      if (StopRequested(s.stop)) return absl::CancelledError("training cancelled");
+      const int64_t n = batch->labels.size(0);
+      if (n < 2) continue;  // BatchNorm cannot train on a single image
+      auto images = batch->images.to(s.device, /*non_blocking=*/true);
+      auto labels = batch->labels.to(s.device, /*non_blocking=*/true);
+      s.optimizer->zero_grad();
+      at::Tensor loss;
+      {
+        AutocastScope autocast(s.device, s.precision);
+        loss = torch::nn::functional::cross_entropy(s.model->forward(images), labels);
+      }
+      if (s.scaler) {
+        s.scaler->Scale(loss).backward();
+        const bool finite = s.scaler->Unscale(s.model->parameters());
+        if (finite) s.optimizer->step();  // an overflow skips the step, as GradScaler does
+        s.scaler->Update(finite);
+      } else {
+        loss.backward();
+        s.optimizer->step();
+      }
+      loss_sum.add_(loss.detach().to(torch::kDouble) * n);
+      stats.images += n;
+      const bool report = s.observer != nullptr && s.config.progress_interval > 0 &&
+                          (done % s.config.progress_interval == 0 || done == total);
+      if (report || done % check_every == 0) {
+        CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
+        if (report) s.observer->OnProgress({epoch, done, total, sum / stats.images});
+      }
+    }
+    if (StopRequested(s.stop)) return absl::CancelledError("training cancelled");
+    CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
+    if (stats.images > 0) stats.loss = sum / static_cast<double>(stats.images);
+    return absl::OkStatus();
+  });
+  CATDOG_RETURN_IF_ERROR(status);
+  if (stats.images == 0) return absl::InvalidArgumentError("no decodable training images");
+  stats.wait_seconds = s.train->wait_seconds() - wait_before;
+  return stats;
+}
+
+std::string NowRfc3339() { return absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone()); }
+
+absl::Status WriteCheckpoint(RunState& s, CheckpointKind kind, const std::string& path,
+                             const EpochMetrics& metrics) {
+  ModelCard card;
+  card.arch = s.config.arch;
+  card.width = s.config.width;
+  card.class_names = s.classes;
+  card.preprocessing = s.config.preprocessing;
+  card.kind = CheckpointKindName(kind);
+  card.metrics = metrics;
+  card.train_config_json = TrainConfigToJson(s.config);
+  card.created_at = NowRfc3339();
+  card.parameter_count = CountParameters(*s.model);
+  // The best checkpoint is for serving and evaluation: weights only. The last
+  // one also carries the optimizer state, to resume from.
+  CATDOG_RETURN_IF_ERROR(SaveCheckpoint(
+      path, card, s.model, kind == CheckpointKind::kLast ? s.optimizer.get() : nullptr));
+  if (s.observer != nullptr) s.observer->OnCheckpoint(kind, path, metrics);
+  return absl::OkStatus();
+}
+
+absl::Status WriteScalars(TensorBoardWriter* tb, const EpochMetrics& m) {
+  if (tb == nullptr) return absl::OkStatus();
+  CATDOG_RETURN_IF_ERROR(tb->AddScalar("Train Loss", static_cast<float>(m.train_loss), m.epoch));
+  CATDOG_RETURN_IF_ERROR(tb->AddScalar("Valid Loss", static_cast<float>(m.valid_loss), m.epoch));
+  CATDOG_RETURN_IF_ERROR(tb->AddScalar("Valid Accuracy", static_cast<float>(m.valid_accuracy), m.epoch));
+  CATDOG_RETURN_IF_ERROR(tb->AddScalar("Learning Rate", static_cast<float>(m.learning_rate), m.epoch));
+  return tb->Flush();
+}
+
+}  // namespace
+
+std::string Trainer::BestCheckpointPath(const TrainConfig& config) {
+  return config.output_dir + "/best.ckpt";
+}
+std::string Trainer::LastCheckpointPath(const TrainConfig& config) {
+  return config.output_dir + "/last.ckpt";
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config) {
+  CATDOG_RETURN_IF_ERROR(ValidateTrainConfig(config));
+  CATDOG_ASSIGN_OR_RETURN(ImageFolder dataset, ScanImageFolder(config.dataset_root));
+  std::optional<ImageFolder> test;
+  if (!config.test_root.empty()) {
+    CATDOG_ASSIGN_OR_RETURN(test, ScanImageFolder(config.test_root));
+    if (test->classes != dataset.classes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "test root ", config.test_root, " has different class folders than ", config.dataset_root));
+    }
+  }
+  SplitResult split = StratifiedSplit(dataset.samples, static_cast<int>(dataset.classes.size()),
+                                      config.valid_fraction, config.split_seed);
+  if (split.train.size() < 2 || split.valid.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dataset ", config.dataset_root, " has ", dataset.samples.size(),
+        " images: too few for a train/valid split at fraction ", config.valid_fraction));
+  }
+  return std::unique_ptr<Trainer>(
+      new Trainer(config, std::move(dataset), std::move(split), std::move(test)));
+}
+
+absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const StopToken* stop) {
+  absl::StatusOr<TrainingResult> result = Train(observer, stop);
+  ReleaseFreeHostMemory();  // the run's activations, loader buffers and image cache
+  return result;
+}
+
+absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const StopToken* stop) {
+  const TrainConfig& c = config_;
+  const int threads = ConfigureThreads(c.threads);
+  CATDOG_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(c.device));
+  CATDOG_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(c.precision));
+  CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
+  ConfigureDevice(device);
+  const int num_classes = static_cast<int>(dataset_.classes.size());
+
+  // Decoded images stay in RAM when train + valid fit the budget.
+  const int64_t bytes_per_image = 3LL * c.preprocessing.image_size * c.preprocessing.image_size;
+  const int64_t cache_bytes =
+      bytes_per_image * static_cast<int64_t>(split_.train.size() + split_.valid.size());
+  const bool cache = cache_bytes <= c.cache_budget_mb * (1LL << 20);
+
+  LoaderOptions train_opts;
+  train_opts.batch_size = c.batch_size;
+  train_opts.preprocessing = c.preprocessing;
+  train_opts.shuffle = true;
+  train_opts.seed = c.seed;
+  train_opts.augment = true;
+  train_opts.augment_options = c.augment;
+  train_opts.num_workers = c.loader_workers;
+  train_opts.prefetch_batches = c.prefetch_batches;
+  train_opts.cache_images = cache;
+  train_opts.pin_memory = device.is_cuda();
+  LoaderOptions eval_opts = train_opts;
+  eval_opts.shuffle = false;
+  eval_opts.augment = false;
+
+  RunState s{c,       dataset_.classes, device,  precision, std::nullopt, Vgg16(nullptr),
+             nullptr, nullptr,          nullptr, observer,  stop};
+  if (precision == Precision::kFp16) s.scaler.emplace();
+  // Validation and test passes run under the same autocast as training.
+  auto evaluate = [&](BatchLoader& loader) {
+    AutocastScope autocast(device, precision);
+    return Evaluate(s.model, loader, device, num_classes, stop);
+  };
+  CATDOG_ASSIGN_OR_RETURN(s.train, BatchLoader::Create(split_.train, train_opts));
+  CATDOG_ASSIGN_OR_RETURN(s.valid, BatchLoader::Create(split_.valid, eval_opts));
+  CATDOG_RETURN_IF_ERROR(TorchCall("building model", [&] {
+    torch::manual_seed(c.seed);
+    s.model = Vgg16(VggOptions{num_classes, c.width});
+    s.model->to(device);
+    // NHWC convolutions: the layout of cuDNN's tensor-core kernels, and
+    // faster with oneDNN on CPU too (BENCHMARKS.md).
+    ToChannelsLast(*s.model);
+    s.optimizer = std::make_unique<MultiTensorAdam>(
+        s.model->parameters(), torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay));
+  }));
+  spdlog::info(
+      "training {} ({} classes, {} train / {} valid images, {} px, width {}, {} params) on {} "
+      "({}) with {} threads; image cache {}",
+      c.dataset_root, num_classes, split_.train.size(), split_.valid.size(),
+      c.preprocessing.image_size, c.width, CountParameters(*s.model), device.str(),
+      PrecisionName(precision), threads,
+      cache ? absl::StrCat("on (", cache_bytes >> 20, " MiB)") : std::string("off (over budget)"));
+
+  std::unique_ptr<TensorBoardWriter> tb;
+  if (!c.tensorboard_dir.empty()) {
+    CATDOG_ASSIGN_OR_RETURN(tb, TensorBoardWriter::Create(c.tensorboard_dir));
+  }
+
+  PlateauScheduler::Options plateau;
+  plateau.initial_lr = c.learning_rate;
+  plateau.factor = c.lr_factor;
+  plateau.patience = c.lr_patience;
+  PlateauScheduler scheduler(plateau);
+  EarlyStopping early_stopping(c.early_stop_patience);
+  TrainingResult result;
+  result.best_checkpoint = BestCheckpointPath(c);
+  result.last_checkpoint = LastCheckpointPath(c);
+  result.best_valid_accuracy = -1.0;
+
+  for (int64_t epoch = 1; epoch <= c.epochs; ++epoch) {
+    const auto start = Clock::now();
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.learning_rate = scheduler.lr();
+    CATDOG_ASSIGN_OR_RETURN(EpochStats train, TrainEpoch(s, epoch));
+    const double train_seconds = SecondsSince(start);
+    CATDOG_ASSIGN_OR_RETURN(EvalMetrics valid, evaluate(*s.valid));
+    if (StopRequested(stop)) return absl::CancelledError("training cancelled");
+    m.train_loss = train.loss;
+    m.valid_loss = valid.loss;
+    m.valid_accuracy = valid.accuracy;
+    m.train_images_per_second = train.images / std::max(train_seconds, 1e-9);
+    m.data_wait_seconds = train.wait_seconds;
+    if (scheduler.Step(valid.loss)) {
+      SetLearningRate(*s.optimizer, scheduler.lr());
+      spdlog::info("epoch {}: valid loss plateaued, learning rate -> {:g}", epoch, scheduler.lr());
+    }
+    const bool stop_early = early_stopping.Step(valid.loss);
+    m.early_stop_trigger = early_stopping.trigger();
+    m.is_best = valid.accuracy > result.best_valid_accuracy;
+    m.seconds = SecondsSince(start);
+    if (m.is_best) {
+      result.best_valid_accuracy = valid.accuracy;
+      result.best_epoch = epoch;
+      CATDOG_RETURN_IF_ERROR(WriteCheckpoint(s, CheckpointKind::kBest, result.best_checkpoint, m));
+    }
+    CATDOG_RETURN_IF_ERROR(WriteCheckpoint(s, CheckpointKind::kLast, result.last_checkpoint, m));
+    result.epochs_completed = epoch;
+    if (observer != nullptr) observer->OnEpochEnd(m);
+    if (absl::Status tb_status = WriteScalars(tb.get(), m); !tb_status.ok()) {
+      spdlog::warn("TensorBoard write failed, disabling it: {}", tb_status.message());
+      tb.reset();
+    }
+    if (stop_early) {
+      result.early_stopped = true;
+      spdlog::info("early stop after epoch {} (valid loss above best for {} epochs)", epoch,
+                   early_stopping.trigger());
+      break;
+    }
+  }
+  result.skipped_files = s.train->skipped_files() + s.valid->skipped_files();
+
+  if (test_) {
+    CATDOG_ASSIGN_OR_RETURN(auto test_loader, BatchLoader::Create(test_->samples, [&] {
+      LoaderOptions o = eval_opts;
+      o.cache_images = false;  // evaluated twice at most; not worth the memory
+      return o;
+    }()));
+    CATDOG_ASSIGN_OR_RETURN(result.test_last, evaluate(*test_loader));
+    if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kLast, *result.test_last);
+    CATDOG_RETURN_IF_ERROR(LoadWeightsInto(result.best_checkpoint, s.model));
+    CATDOG_ASSIGN_OR_RETURN(result.test_best, evaluate(*test_loader));
+    if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kBest, *result.test_best);
+    result.skipped_files += test_loader->skipped_files();
+  }
+  return result;
+}
+
+}  // namespace catdog::common

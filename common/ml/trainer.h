@@ -1,0 +1,55 @@
+// A training run of the reference recipe: stratified split, Adam,
+// ReduceLROnPlateau on valid loss, the reference early-stopping trigger,
+// best checkpoint by valid accuracy, last checkpoint every epoch, and a test
+// evaluation of both at the end when a test root is set.
+//
+// Create() validates the config and indexes the datasets, so bad input fails
+// before any work is queued. Run() may be called once, on any thread; the
+// observer is called on that thread. Process-wide effect: Run() sets
+// LibTorch's intra-op thread count and its global RNG seed (model init).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/data/image_folder.h"
+#include "common/data/train_config.h"
+#include "common/data/training_run.h"
+
+namespace catdog::common {
+
+class Trainer final : public TrainingRun {
+ public:
+  // INVALID_ARGUMENT for bad config values or dataset layout; NOT_FOUND for
+  // a missing dataset or test root.
+  static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config);
+
+  const TrainConfig& config() const { return config_; }
+  const ImageFolder& dataset() const { return dataset_; }
+  const std::vector<std::string>& class_names() const override { return dataset_.classes; }
+  size_t train_size() const override { return split_.train.size(); }
+  size_t valid_size() const override { return split_.valid.size(); }
+
+  // As TrainingRun::Run; ABORTED when the loss is NaN or infinite. Gives the
+  // run's freed host memory back to the system before returning.
+  absl::StatusOr<TrainingResult> Run(TrainingObserver* observer, const StopToken* stop) override;
+
+  static std::string BestCheckpointPath(const TrainConfig& config);
+  static std::string LastCheckpointPath(const TrainConfig& config);
+
+ private:
+  absl::StatusOr<TrainingResult> Train(TrainingObserver* observer, const StopToken* stop);
+  Trainer(TrainConfig config, ImageFolder dataset, SplitResult split, std::optional<ImageFolder> test)
+      : config_(std::move(config)), dataset_(std::move(dataset)), split_(std::move(split)),
+        test_(std::move(test)) {}
+
+  const TrainConfig config_;
+  const ImageFolder dataset_;
+  const SplitResult split_;
+  const std::optional<ImageFolder> test_;
+};
+
+}  // namespace catdog::common
