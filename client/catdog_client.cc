@@ -5,11 +5,11 @@
 #include <grpcpp/security/credentials.h>
 
 #include "absl/time/clock.h"
-#include "server/status_conversion.h"
+#include "api/status_conversion.h"
 
 namespace catdog::client {
 
-using server::FromGrpcStatus;
+using api::FromGrpcStatus;
 
 std::unique_ptr<CatdogClient> CatdogClient::Connect(const std::string& target, absl::Duration timeout) {
   grpc::ChannelArguments args;

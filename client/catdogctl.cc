@@ -12,14 +12,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "api/training_conversion.h"
 #include "client/catdog_client.h"
 #include "client/load_generator.h"
 #include "client/preview.h"
 #include "client/render.h"
-#include "client/train_flags.h"
-#include "common/image_folder.h"
-#include "common/image_io.h"
-#include "server/proto_conversion.h"
+#include "common/data/image_folder.h"
+#include "common/data/image_io.h"
+#include "common/data/job.h"
+#include "common/data/train_flags.h"
 
 namespace catdog::client {
 namespace {
@@ -208,12 +209,12 @@ int Main(int argc, char** argv) {
   app.add_option("--timeout", g.timeout_s, "seconds per request (not for watch)")->capture_default_str();
 
   // start-training
-  server::JobSpec spec;
+  common::JobSpec spec;
   bool no_promote = false, watch_after = false;
   CLI::App* start = app.add_subcommand("start-training", "queue a training job on the server");
   start->add_option("dataset", spec.config.dataset_root, "ImageFolder root, relative to the server's --data-root")
       ->required();
-  AddTrainConfigFlags(*start, spec.config);
+  common::AddTrainConfigFlags(*start, spec.config);
   start->add_flag("--no-promote", no_promote, "do not serve the best checkpoint when the job succeeds");
   start->add_flag("--watch", watch_after, "follow the job until it ends (exit 0 only if it succeeds)");
 
@@ -282,7 +283,7 @@ int Main(int argc, char** argv) {
       CatdogClient::Connect(g.server, absl::Milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
   if (*start) {
     spec.auto_promote = !no_promote;
-    absl::StatusOr<v1::Job> job = client->StartTraining(server::JobSpecToProto(spec));
+    absl::StatusOr<v1::Job> job = client->StartTraining(api::JobSpecToProto(spec));
     if (!job.ok()) return Fail(job.status());
     Print(g.json && !watch_after ? ToJson(*job) + "\n" : job->id() + "\n");
     return watch_after ? Watch(*client, job->id(), g.json) : kExitOk;

@@ -1,0 +1,33 @@
+#include "api/model_id.h"
+
+#include <gtest/gtest.h>
+
+namespace catdog::api {
+namespace {
+
+TEST(ModelIdTest, ParsesCheckpointsAndFilesAndPrintsThemBack) {
+  for (const char* text : {"job-3/best", "job-3/last", "file:/models/a.ckpt", "file:relative/b.ckpt"}) {
+    absl::StatusOr<ModelId> id = ModelId::Parse(text);
+    ASSERT_TRUE(id.ok()) << text << ": " << id.status();
+    EXPECT_EQ(id->ToString(), text);
+  }
+  const ModelId best = *ModelId::Parse("job-3/best");
+  EXPECT_FALSE(best.is_file());
+  EXPECT_EQ(best.job_id(), "job-3");
+  EXPECT_EQ(best.kind(), "best");
+  EXPECT_EQ(best, ModelId::Checkpoint("job-3", "best"));
+  EXPECT_NE(best, ModelId::Checkpoint("job-3", "last"));
+  const ModelId file = *ModelId::Parse("file:/m/a.ckpt");
+  EXPECT_TRUE(file.is_file());
+  EXPECT_EQ(file.path(), "/m/a.ckpt");
+  EXPECT_EQ(file.job_id(), "");
+}
+
+TEST(ModelIdTest, RefusesAnythingElse) {
+  for (const char* text : {"", "nonsense", "job-3", "job-3/", "/best", "job-3/middle", "file:"}) {
+    EXPECT_EQ(ModelId::Parse(text).status().code(), absl::StatusCode::kInvalidArgument) << text;
+  }
+}
+
+}  // namespace
+}  // namespace catdog::api
