@@ -9,9 +9,9 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include "common/device.h"
-#include "common/log_format.h"
-#include "common/precision.h"
+#include "common/data/log_format.h"
+#include "common/data/precision.h"
+#include "common/ml/device.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {

@@ -16,22 +16,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/device.h"
-#include "common/log_format.h"
-#include "common/status_macros.h"
-#include "server/dynamic_batcher.h"
-#include "server/event_hub.h"
-#include "server/inference_service.h"
-#include "server/job_manager.h"
-#include "server/job_store.h"
-#include "server/model_registry.h"
-#include "server/model_service.h"
-#include "server/stats_service.h"
-#include "server/training_service.h"
+#include "common/data/log_format.h"
+#include "common/data/status_macros.h"
+#include "common/ml/device.h"
+#include "common/ml/trainer.h"
+#include "server/rpc/inference_service.h"
+#include "server/rpc/model_service.h"
+#include "server/rpc/stats_service.h"
+#include "server/rpc/training_service.h"
+#include "server/serving/serving_engine.h"
+#include "server/training/event_hub.h"
+#include "server/training/job_manager.h"
+#include "server/training/job_store.h"
 
 namespace catdog::server {
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, ServerHooks hooks) {
   if (options.data_root.empty()) return absl::InvalidArgumentError("--data-root is required");
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
   // Refuse at start rather than fail every later model load.
@@ -53,15 +53,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
         absl::StrCat("cannot create state dir ", options.state_dir, ": ", ec.message()));
   }
   if (options.max_request_mb < 1) return absl::InvalidArgumentError("max request size must be >= 1 MB");
-  if (options.max_images_per_request < 1) {
-    return absl::InvalidArgumentError("max images per request must be >= 1");
+  if (!hooks.make_run) {
+    hooks.make_run = [](const common::TrainConfig& config)
+        -> absl::StatusOr<std::unique_ptr<common::TrainingRun>> { return common::Trainer::Create(config); };
   }
-  std::unique_ptr<Server> server(new Server(options));
+  std::unique_ptr<Server> server(new Server(options, std::move(hooks)));
   CATDOG_RETURN_IF_ERROR(server->Start());
   return server;
 }
 
-Server::Server(const ServerOptions& options) : options_(options) {}
+Server::Server(const ServerOptions& options, ServerHooks hooks)
+    : options_(options), hooks_(std::move(hooks)) {}
 
 Server::~Server() {
   Shutdown();
@@ -83,14 +85,22 @@ absl::Status Server::Start() {
   }
   CATDOG_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.state_dir + "/catdog.db"));
   hub_ = std::make_unique<EventHub>();
-  registry_ = std::make_unique<ModelRegistry>(
-      store_.get(), common::ClassifierOptions{options_.device, options_.serving_precision});
 
-  BatcherOptions batcher_options;
-  batcher_options.max_batch_size = options_.max_batch_size;
-  batcher_options.max_queue_delay = options_.max_queue_delay;
-  batcher_options.max_queue_size = options_.max_queued_images;
-  CATDOG_ASSIGN_OR_RETURN(batcher_, DynamicBatcher::Create(batcher_options));
+  ServingEngineOptions serving;
+  serving.classifier = common::ClassifierOptions{options_.device, options_.serving_precision};
+  serving.batcher.max_batch_size = options_.max_batch_size;
+  serving.batcher.max_queue_delay = options_.max_queue_delay;
+  serving.batcher.max_queue_size = options_.max_queued_images;
+  serving.batcher.predict = hooks_.predict;
+  serving.max_images_per_request = options_.max_images_per_request;
+  serving.resolve = [store = store_.get()](const api::ModelId& id) {
+    return store->CheckpointPath(id.job_id(), id.kind());
+  };
+  // A restart serves the same model.
+  serving.record = [store = store_.get()](const api::ModelId& id, const std::string& path) {
+    return store->SetServingModel({id.ToString(), path});
+  };
+  CATDOG_ASSIGN_OR_RETURN(engine_, ServingEngine::Create(std::move(serving)));
 
   JobManagerOptions job_options;
   job_options.data_root = options_.data_root;
@@ -98,15 +108,17 @@ absl::Status Server::Start() {
   job_options.max_concurrent_jobs = options_.max_concurrent_jobs;
   job_options.max_queued_jobs = options_.max_queued_jobs;
   job_options.default_threads = options_.threads;
-  CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, store_.get(), registry_.get(), hub_.get()));
+  JobManagerDeps job_deps;
+  job_deps.store = store_.get();
+  job_deps.hub = hub_.get();
+  job_deps.make_run = hooks_.make_run;
+  job_deps.promote = [engine = engine_.get()](const api::ModelId& id) { return engine->Promote(id).status(); };
+  CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, std::move(job_deps)));
 
   training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get());
-  inference_service_ = std::make_unique<InferenceServiceImpl>(
-      registry_.get(), batcher_.get(),
-      InferenceServiceImpl::Options{options_.max_images_per_request});
-  model_service_ = std::make_unique<ModelServiceImpl>(store_.get(), jobs_.get(), registry_.get());
-  stats_service_ = std::make_unique<StatsServiceImpl>(batcher_.get(), inference_service_.get(),
-                                                      jobs_.get(), registry_.get(), started);
+  inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get());
+  model_service_ = std::make_unique<ModelServiceImpl>(jobs_.get(), engine_.get());
+  stats_service_ = std::make_unique<StatsServiceImpl>(engine_.get(), jobs_.get(), started);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -134,16 +146,14 @@ absl::Status Server::Start() {
 absl::Status Server::LoadServingModel() {
   // An explicit checkpoint wins over the one recorded in the store.
   if (!options_.serve_checkpoint.empty()) {
-    return registry_
-        ->Promote(absl::StrCat("file:", options_.serve_checkpoint), options_.serve_checkpoint)
-        .status();
+    return engine_->Promote(api::ModelId::File(options_.serve_checkpoint)).status();
   }
   CATDOG_ASSIGN_OR_RETURN(std::optional<ServingRecord> serving, store_->LoadServingModel());
-  if (serving) {
-    if (auto promoted = registry_->Promote(serving->model_id, serving->path); !promoted.ok()) {
-      spdlog::warn("could not load the serving model {} again: {}", serving->model_id,
-                   promoted.status());
-    }
+  if (!serving) return absl::OkStatus();
+  absl::StatusOr<api::ModelId> id = api::ModelId::Parse(serving->model_id);
+  absl::Status loaded = id.ok() ? engine_->Promote(*id).status() : id.status();
+  if (!loaded.ok()) {
+    spdlog::warn("could not load the serving model {} again: {}", serving->model_id, loaded);
   }
   return absl::OkStatus();
 }
@@ -166,7 +176,7 @@ void Server::Shutdown() {
     // Waits for in-flight RPCs (Classify needs the batcher, still running).
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.shutdown_grace));
   }
-  if (batcher_ != nullptr) batcher_->Shutdown();
+  if (engine_ != nullptr) engine_->Shutdown();
   spdlog::info("shutdown complete");
   stopped_.Notify();
 }

@@ -16,7 +16,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "common/precision.h"
+#include "common/data/precision.h"
+#include "common/data/training_run.h"
+#include "server/serving/dynamic_batcher.h"
 
 namespace grpc {
 class Server;
@@ -24,13 +26,12 @@ class Server;
 
 namespace catdog::server {
 
-class DynamicBatcher;
 class EventHub;
 class InferenceServiceImpl;
 class JobManager;
 class JobStore;
-class ModelRegistry;
 class ModelServiceImpl;
+class ServingEngine;
 class StatsServiceImpl;
 class TrainingServiceImpl;
 
@@ -54,12 +55,19 @@ struct ServerOptions {
   absl::Duration shutdown_grace = absl::Seconds(30);  // for in-flight RPCs
 };
 
+// Seams for tests: each empty member keeps the real component.
+struct ServerHooks {
+  common::TrainingRunFactory make_run;  // default: common::Trainer::Create
+  BatcherOptions::Predict predict;      // default: the model's forward pass
+};
+
 class Server {
  public:
   // INVALID_ARGUMENT for bad options, FAILED_PRECONDITION when the data root
   // is missing or another catdogd holds the state dir, UNAVAILABLE when the
   // address cannot be bound.
-  static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options);
+  static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options,
+                                                       ServerHooks hooks = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -73,11 +81,12 @@ class Server {
   void Wait();
 
  private:
-  explicit Server(const ServerOptions& options);
+  Server(const ServerOptions& options, ServerHooks hooks);
   absl::Status Start();
   absl::Status LoadServingModel();
 
   const ServerOptions options_;
+  const ServerHooks hooks_;
   int port_ = 0;
   // flock()ed for the server's lifetime: one catdogd per state dir.
   int state_lock_fd_ = -1;
@@ -85,8 +94,7 @@ class Server {
   // services go before what they point to.
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<EventHub> hub_;
-  std::unique_ptr<ModelRegistry> registry_;
-  std::unique_ptr<DynamicBatcher> batcher_;
+  std::unique_ptr<ServingEngine> engine_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<TrainingServiceImpl> training_service_;
   std::unique_ptr<InferenceServiceImpl> inference_service_;

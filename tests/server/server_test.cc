@@ -3,15 +3,21 @@
 #include "server/server.h"
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <grpcpp/create_channel.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "client/catdog_client.h"
-#include "common/checkpoint.h"
+#include "common/ml/checkpoint.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::server {
@@ -41,8 +47,8 @@ class ServerTest : public ::testing::Test {
     return o;
   }
 
-  void StartServer(const ServerOptions& options) {
-    auto server = Server::Create(options);
+  void StartServer(const ServerOptions& options, ServerHooks hooks = {}) {
+    auto server = Server::Create(options, std::move(hooks));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_GT(server_->port(), 0);
@@ -354,7 +360,7 @@ TEST_F(ServerTest, RefusesBadRequestsWithTheRightCodes) {
   EXPECT_EQ(code(client_->GetJob("job-999")), absl::StatusCode::kNotFound);
   EXPECT_EQ(code(client_->PromoteModel("job-999/best")), absl::StatusCode::kNotFound);
   EXPECT_EQ(code(client_->PromoteModel("nonsense")), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(client_->GetServingModel()), absl::StatusCode::kNotFound);
+  EXPECT_EQ(code(client_->GetServingModel()), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(code(client_->Classify(Images(2, 1))), absl::StatusCode::kInvalidArgument);  // 4 > 2
   EXPECT_EQ(code(client_->Classify(v1::ClassifyRequest())), absl::StatusCode::kInvalidArgument);
 }
@@ -435,6 +441,85 @@ TEST_F(ServerTest, ReducedServingPrecisionWithoutCudaIsRefusedAtStart) {
   EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(server.status().message().find("--serving-precision fp16"), std::string::npos)
       << server.status();
+}
+
+// Threads of this process, from the kernel.
+int ThreadCount() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  int threads = -1;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) {
+      EXPECT_TRUE(absl::SimpleAtoi(line.substr(8), &threads));
+    }
+  }
+  return threads;
+}
+
+// The callback API: a Classify waiting for its batch holds no thread, so
+// hundreds of them neither pile up threads nor starve a training watch.
+TEST_F(ServerTest, PendingClassifyCallsHoldNoThreadAndDoNotStarveWatchers) {
+  constexpr int kCalls = 256;
+  absl::Notification release;
+  // A failed assertion must not leave the forward pass (and shutdown) waiting.
+  absl::Cleanup release_at_exit = [&release] {
+    if (!release.HasBeenNotified()) release.Notify();
+  };
+  ServerHooks hooks;
+  hooks.predict = [&release](const ServingModel&, const std::vector<cv::Mat>& images)
+      -> absl::StatusOr<std::vector<common::Prediction>> {
+    release.WaitForNotification();  // every forward pass waits for the test
+    return std::vector<common::Prediction>(images.size(), common::Prediction{0, {0.5f, 0.5f}});
+  };
+  ServerOptions o = Options();
+  o.serve_checkpoint = RandomCheckpoint("random.ckpt");
+  StartServer(o, std::move(hooks));
+  ASSERT_TRUE(client_->GetStats().ok());  // the channel is up
+  const int threads_before = ThreadCount();
+
+  auto stub = v1::InferenceService::NewStub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  const v1::ClassifyRequest request = [&] {
+    v1::ClassifyRequest r = Images(1, 1);
+    r.mutable_images()->RemoveLast();
+    return r;
+  }();
+  struct Call {
+    grpc::ClientContext context;
+    v1::ClassifyResponse response;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  absl::BlockingCounter finished(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    calls.push_back(std::make_unique<Call>());
+    Call* call = calls.back().get();
+    stub->async()->Classify(&call->context, &request, &call->response, [call, &finished](grpc::Status s) {
+      call->status = std::move(s);
+      finished.DecrementCount();
+    });
+  }
+  // Every call is inside the server (counted by it) and none can finish.
+  while (true) {
+    auto stats = client_->GetStats();
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    if (stats->classify_requests() >= kCalls) break;
+  }
+  EXPECT_LT(ThreadCount() - threads_before, 64) << "threads held by " << kCalls << " pending calls";
+
+  // A training job runs and its watcher sees every epoch meanwhile.
+  v1::TrainingConfig config = TinyConfig();
+  config.set_epochs(2);
+  config.set_auto_promote(false);
+  auto job = client_->StartTraining(config);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const auto events = WatchToEnd(job->id());
+  EXPECT_EQ(Epochs(events), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(FinalState(events), v1::SUCCEEDED);
+
+  release.Notify();
+  finished.Wait();
+  for (const auto& call : calls) EXPECT_TRUE(call->status.ok()) << call->status.error_message();
 }
 
 TEST_F(ServerTest, HealthIsServing) {

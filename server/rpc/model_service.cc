@@ -1,0 +1,47 @@
+#include "server/rpc/model_service.h"
+
+#include "api/model_conversion.h"
+#include "api/model_id.h"
+#include "server/rpc/reply.h"
+
+namespace catdog::server {
+
+grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerContext* context,
+                                                       const v1::ListModelsRequest* request,
+                                                       v1::ListModelsResponse* response) {
+  absl::StatusOr<std::vector<common::CheckpointInfo>> checkpoints = jobs_->ListCheckpoints(request->job_id());
+  if (!checkpoints.ok()) return Reply(context, checkpoints.status());
+  const std::shared_ptr<const ServingModel> serving = engine_->Current();
+  for (const common::CheckpointInfo& c : *checkpoints) {
+    absl::StatusOr<common::JobInfo> job = jobs_->Get(c.job_id);
+    const bool is_serving = serving != nullptr && serving->id == api::ModelId::Checkpoint(c.job_id, c.kind);
+    *response->add_models() = api::CheckpointToProto(c, job.ok() ? &*job : nullptr, is_serving);
+  }
+  return Reply(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ModelServiceImpl::GetServingModel(grpc::CallbackServerContext* context,
+                                                            const v1::GetServingModelRequest*,
+                                                            v1::Model* response) {
+  absl::StatusOr<std::shared_ptr<const ServingModel>> serving = engine_->CurrentOrError();
+  if (serving.ok()) {
+    const ServingModel& m = **serving;
+    *response = api::ServingModelToProto(m.id, m.path, m.classifier->card());
+  }
+  return Reply(context, serving.status());
+}
+
+grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerContext* context,
+                                                         const v1::PromoteModelRequest* request,
+                                                         v1::Model* response) {
+  absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
+  if (!id.ok()) return Reply(context, id.status());
+  absl::StatusOr<std::shared_ptr<const ServingModel>> promoted = engine_->Promote(*id);
+  if (promoted.ok()) {
+    const ServingModel& m = **promoted;
+    *response = api::ServingModelToProto(m.id, m.path, m.classifier->card());
+  }
+  return Reply(context, promoted.status());
+}
+
+}  // namespace catdog::server

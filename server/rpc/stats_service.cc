@@ -1,0 +1,22 @@
+#include "server/rpc/stats_service.h"
+
+#include "absl/time/clock.h"
+#include "api/inference_conversion.h"
+#include "api/training_conversion.h"
+#include "server/rpc/reply.h"
+
+namespace catdog::server {
+
+grpc::ServerUnaryReactor* StatsServiceImpl::GetStats(grpc::CallbackServerContext* context,
+                                                     const v1::GetStatsRequest*, v1::Stats* response) {
+  api::ServingStatsToProto(engine_->Stats(), response);
+  for (const auto& [state, count] : jobs_->CountByState()) {
+    v1::JobStateCount* c = response->add_jobs();
+    c->set_state(api::JobStateToProto(state));
+    c->set_count(count);
+  }
+  response->set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_));
+  return Reply(context, absl::OkStatus());
+}
+
+}  // namespace catdog::server

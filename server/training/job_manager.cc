@@ -1,0 +1,364 @@
+#include "server/training/job_manager.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/data/log_format.h"
+#include "common/data/status_macros.h"
+#include "server/training/data_root.h"
+
+namespace catdog::server {
+namespace {
+
+constexpr const char* kJobPrefix = "job-";
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// Fills the server-side parts of a job's config: resolved dataset paths,
+// output folders and the thread default.
+absl::Status ResolveSpec(const JobManagerOptions& options, const std::string& id, common::JobSpec& spec) {
+  common::TrainConfig& c = spec.config;
+  if (c.dataset_root.empty()) {
+    return absl::InvalidArgumentError("config.dataset is required (a folder under the server's --data-root)");
+  }
+  CATDOG_ASSIGN_OR_RETURN(c.dataset_root, ResolveDatasetPath(options.data_root, c.dataset_root));
+  if (!c.test_root.empty()) {
+    CATDOG_ASSIGN_OR_RETURN(c.test_root, ResolveDatasetPath(options.data_root, c.test_root));
+  }
+  c.output_dir = absl::StrCat(options.state_dir, "/jobs/", id);
+  c.tensorboard_dir = absl::StrCat(options.state_dir, "/tensorboard/", id);
+  if (c.threads == 0) c.threads = options.default_threads;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Runs on the job's worker thread: records each event in the store, the
+// in-memory snapshot and the hub, in that order, without holding mu_ across
+// the SQLite writes.
+class JobManager::Observer : public common::TrainingObserver {
+ public:
+  Observer(JobManager* manager, Job* job) : m_(manager), job_(job), id_(job->info.id) {}
+
+  void OnProgress(const common::Progress& p) override { m_->hub_->Publish(id_, p); }
+
+  void OnEpochEnd(const common::EpochMetrics& metrics) override {
+    if (absl::Status s = m_->store_->AppendEpoch(id_, metrics); !s.ok()) {
+      spdlog::warn("[{}] could not store epoch {}: {}", id_, metrics.epoch, s);
+    }
+    common::JobInfo snapshot;
+    {
+      absl::MutexLock lock(&m_->mu_);
+      common::JobInfo& info = job_->info;
+      info.epochs_completed = metrics.epoch;
+      if (metrics.is_best) {
+        info.best_epoch = metrics.epoch;
+        info.best_valid_accuracy = metrics.valid_accuracy;
+      }
+      snapshot = info;
+    }
+    m_->Persist(snapshot);
+    spdlog::info("[{}] epoch {}: train loss {:.4f}, valid loss {:.4f}, valid acc {:.4f}, {:.1f} s{}",
+                 id_, metrics.epoch, metrics.train_loss, metrics.valid_loss,
+                 metrics.valid_accuracy, metrics.seconds, metrics.is_best ? " (best)" : "");
+    m_->hub_->Publish(id_, metrics);
+  }
+
+  void OnCheckpoint(common::CheckpointKind kind, const std::string& path,
+                    const common::EpochMetrics& metrics) override {
+    common::CheckpointInfo c{id_, common::CheckpointKindName(kind), path, metrics, std::nullopt};
+    if (absl::Status s = m_->store_->SaveCheckpoint(c); !s.ok()) {
+      spdlog::warn("[{}] could not record checkpoint {}: {}", id_, path, s);
+    }
+  }
+
+  void OnTestEvaluation(common::CheckpointKind kind, const common::EvalMetrics& metrics) override {
+    common::TestEvaluation t{common::CheckpointKindName(kind), metrics};
+    {
+      absl::MutexLock lock(&m_->mu_);
+      job_->info.test.push_back(t);
+    }
+    spdlog::info("[{}] test accuracy with {} weights: {:.4f} on {} images", id_, t.kind,
+                 metrics.accuracy, metrics.count);
+    m_->hub_->Publish(id_, std::move(t));
+  }
+
+ private:
+  JobManager* const m_;
+  Job* const job_;
+  const std::string id_;
+};
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& options,
+                                                               JobManagerDeps deps) {
+  if (options.max_concurrent_jobs < 1) return absl::InvalidArgumentError("max concurrent jobs must be >= 1");
+  if (options.max_queued_jobs < 1) return absl::InvalidArgumentError("max queued jobs must be >= 1");
+  if (deps.store == nullptr || deps.hub == nullptr || !deps.make_run) {
+    return absl::InvalidArgumentError("the job manager needs a store, a hub and a training run factory");
+  }
+  std::unique_ptr<JobManager> manager(new JobManager(options, std::move(deps)));
+  CATDOG_RETURN_IF_ERROR(manager->Restore());
+  for (int i = 0; i < options.max_concurrent_jobs; ++i) {
+    manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
+  }
+  return manager;
+}
+
+JobManager::~JobManager() { Shutdown(); }
+
+void JobManager::Persist(const common::JobInfo& snapshot) {
+  if (absl::Status s = store_->SaveJob(snapshot); !s.ok()) {
+    spdlog::error("[{}] could not store job state: {}", snapshot.id, s);
+  }
+}
+
+absl::Status JobManager::Restore() {
+  CATDOG_ASSIGN_OR_RETURN(std::vector<common::JobInfo> stored, store_->LoadJobs());
+  for (common::JobInfo& info : stored) {
+    auto job = std::make_unique<Job>();
+    int64_t number = 0;
+    if (absl::SimpleAtoi(absl::string_view(info.id).substr(std::string(kJobPrefix).size()), &number)) {
+      absl::MutexLock lock(&mu_);
+      next_number_ = std::max(next_number_, number + 1);
+    }
+    hub_->Open(info.id);
+    hub_->Publish(info.id, common::StateChange{common::JobState::kQueued, ""});
+    CATDOG_ASSIGN_OR_RETURN(std::vector<common::EpochMetrics> epochs, store_->LoadEpochs(info.id));
+    if (info.state == common::JobState::kQueued) {
+      absl::StatusOr<std::unique_ptr<common::TrainingRun>> run = deps_.make_run(info.spec.config);
+      if (run.ok()) {
+        job->run = *std::move(run);
+      } else {
+        info.state = common::JobState::kFailed;
+        info.error = absl::StrCat("could not be queued again after a restart: ", run.status().message());
+        info.finished_unix_ms = NowMs();
+        Persist(info);
+      }
+    } else if (info.state == common::JobState::kRunning) {
+      info.state = common::JobState::kInterrupted;
+      info.error = "the server stopped while this job ran";
+      info.finished_unix_ms = NowMs();
+      Persist(info);
+      spdlog::warn("[{}] was running when the server stopped: marked INTERRUPTED", info.id);
+    }
+    if (info.state != common::JobState::kQueued) {
+      if (info.started_unix_ms > 0) hub_->Publish(info.id, common::StateChange{common::JobState::kRunning, ""});
+      for (const common::EpochMetrics& m : epochs) hub_->Publish(info.id, m);
+      for (const common::TestEvaluation& t : info.test) hub_->Publish(info.id, t);
+      hub_->Publish(info.id, common::StateChange{info.state, info.error});
+      hub_->Close(info.id);
+    }
+    job->info = std::move(info);
+    absl::MutexLock lock(&mu_);
+    Job* raw = job.get();
+    order_.push_back(raw->info.id);
+    if (raw->info.state == common::JobState::kQueued) queue_.push_back(raw);
+    jobs_.emplace(raw->info.id, std::move(job));
+  }
+  absl::MutexLock lock(&mu_);
+  if (!jobs_.empty()) {
+    spdlog::info("restored {} jobs ({} queued again)", jobs_.size(), queue_.size());
+  }
+  return absl::OkStatus();
+}
+
+JobManager::Job* JobManager::FindLocked(const std::string& id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
+  std::string id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("server is shutting down");
+    if (static_cast<int>(queue_.size()) >= options_.max_queued_jobs) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "job queue full (", queue_.size(), " jobs waiting); cancel one or retry later"));
+    }
+    id = absl::StrCat(kJobPrefix, next_number_++);
+  }
+  CATDOG_RETURN_IF_ERROR(ResolveSpec(options_, id, spec));
+  // Indexes the dataset (a directory walk): done here, unlocked, so a bad
+  // dataset fails the request rather than the job.
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, deps_.make_run(spec.config));
+
+  auto job = std::make_unique<Job>();
+  common::JobInfo& info = job->info;
+  info.id = id;
+  info.state = common::JobState::kQueued;
+  info.spec = std::move(spec);
+  info.created_unix_ms = NowMs();
+  info.class_names = run->class_names();
+  info.train_images = static_cast<int64_t>(run->train_size());
+  info.valid_images = static_cast<int64_t>(run->valid_size());
+  job->run = std::move(run);
+  const common::JobInfo snapshot = info;
+  CATDOG_RETURN_IF_ERROR(store_->SaveJob(snapshot));
+  hub_->Open(id);
+  hub_->Publish(id, common::StateChange{common::JobState::kQueued, ""});
+  {
+    absl::MutexLock lock(&mu_);
+    Job* raw = job.get();
+    jobs_.emplace(id, std::move(job));
+    order_.push_back(id);
+    queue_.push_back(raw);
+  }
+  spdlog::info("[{}] queued: {} ({} train / {} valid images, {} px, {} epochs)", id,
+               snapshot.spec.config.dataset_root, snapshot.train_images, snapshot.valid_images,
+               snapshot.spec.config.preprocessing.image_size, snapshot.spec.config.epochs);
+  return snapshot;
+}
+
+absl::StatusOr<common::JobInfo> JobManager::Get(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  const Job* job = FindLocked(id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
+  return job->info;
+}
+
+std::vector<common::JobInfo> JobManager::List(const std::vector<common::JobState>& states) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<common::JobInfo> out;
+  for (const std::string& id : order_) {
+    const common::JobInfo& info = FindLocked(id)->info;
+    if (states.empty() || std::find(states.begin(), states.end(), info.state) != states.end()) {
+      out.push_back(info);
+    }
+  }
+  return out;
+}
+
+std::map<common::JobState, int64_t> JobManager::CountByState() const {
+  absl::MutexLock lock(&mu_);
+  std::map<common::JobState, int64_t> counts;
+  for (const auto& [id, job] : jobs_) ++counts[job->info.state];
+  return counts;
+}
+
+absl::StatusOr<std::vector<common::CheckpointInfo>> JobManager::ListCheckpoints(
+    const std::string& job_id) const {
+  if (!job_id.empty()) {
+    absl::MutexLock lock(&mu_);
+    if (FindLocked(job_id) == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  }
+  return store_->LoadCheckpoints(job_id);
+}
+
+absl::StatusOr<common::JobInfo> JobManager::Cancel(const std::string& id) {
+  Job* queued = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindLocked(id);
+    if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
+    switch (job->info.state) {
+      case common::JobState::kRunning:
+        job->cancel_requested = true;
+        job->stop.RequestStop();
+        spdlog::info("[{}] cancel requested; stopping at the next batch", id);
+        return job->info;
+      case common::JobState::kQueued:
+        queue_.erase(std::remove(queue_.begin(), queue_.end(), job), queue_.end());
+        queued = job;
+        break;
+      default:
+        return absl::FailedPreconditionError(
+            absl::StrCat("job ", id, " already ended (", common::JobStateName(job->info.state), ")"));
+    }
+  }
+  Finish(queued, common::JobState::kCancelled, "");
+  return Get(id);
+}
+
+void JobManager::Finish(Job* job, common::JobState state, const std::string& error) {
+  common::JobInfo snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    job->info.state = state;
+    job->info.error = error;
+    job->info.finished_unix_ms = NowMs();
+    job->run.reset();  // frees the dataset index
+    snapshot = job->info;
+  }
+  Persist(snapshot);
+  if (state == common::JobState::kFailed) {
+    spdlog::error("[{}] FAILED: {}", snapshot.id, error);
+  } else {
+    spdlog::info("[{}] {}", snapshot.id, common::JobStateName(state));
+  }
+  hub_->Publish(snapshot.id, common::StateChange{state, error});
+  hub_->Close(snapshot.id);
+}
+
+void JobManager::WorkerLoop() {
+  while (true) {
+    Job* job = nullptr;
+    {
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+      absl::MutexLock lock(&mu_, absl::Condition(&ready));
+      if (stopping_) return;
+      job = queue_.front();
+      queue_.pop_front();
+      job->info.state = common::JobState::kRunning;
+      job->info.started_unix_ms = NowMs();
+    }
+    RunJob(job);
+  }
+}
+
+void JobManager::RunJob(Job* job) {
+  common::JobInfo snapshot;
+  common::TrainingRun* run;
+  {
+    absl::MutexLock lock(&mu_);
+    snapshot = job->info;
+    run = job->run.get();
+  }
+  Persist(snapshot);
+  hub_->Publish(snapshot.id, common::StateChange{common::JobState::kRunning, ""});
+  spdlog::info("[{}] running", snapshot.id);
+
+  Observer observer(this, job);
+  const absl::StatusOr<common::TrainingResult> result = run->Run(&observer, &job->stop);
+  if (result.ok()) {
+    if (snapshot.spec.auto_promote && deps_.promote) {
+      const api::ModelId model_id = api::ModelId::Checkpoint(snapshot.id, "best");
+      if (absl::Status promoted = deps_.promote(model_id); !promoted.ok()) {
+        spdlog::error("[{}] training succeeded but promoting {} failed: {}", snapshot.id,
+                      model_id.ToString(), promoted);
+      }
+    }
+    Finish(job, common::JobState::kSucceeded, "");
+    return;
+  }
+  if (result.status().code() == absl::StatusCode::kCancelled) {
+    bool cancelled;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled = job->cancel_requested;
+    }
+    Finish(job, cancelled ? common::JobState::kCancelled : common::JobState::kInterrupted,
+           cancelled ? "" : "the server shut down while this job ran");
+    return;
+  }
+  Finish(job, common::JobState::kFailed, std::string(result.status().message()));
+}
+
+void JobManager::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [id, job] : jobs_) {
+      if (job->info.state == common::JobState::kRunning) job->stop.RequestStop();
+    }
+  }
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+}  // namespace catdog::server

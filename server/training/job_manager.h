@@ -1,0 +1,117 @@
+// The job manager: validates training requests, queues them, runs them on
+// worker threads (max_concurrent_jobs at a time, in submission order), and
+// records every step in the JobStore and the EventHub.
+//
+// Thread-safe. The mutex is never held across training, SQLite writes or
+// model loading. Errors: NOT_FOUND (unknown job, missing dataset),
+// PERMISSION_DENIED (dataset outside the data root), INVALID_ARGUMENT (bad
+// config or dataset layout), RESOURCE_EXHAUSTED (queue full),
+// FAILED_PRECONDITION (cancelling a finished job), UNAVAILABLE (shutting
+// down).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "api/model_id.h"
+#include "common/data/job.h"
+#include "common/data/training_run.h"
+#include "server/training/event_hub.h"
+#include "server/training/job_store.h"
+
+namespace catdog::server {
+
+struct JobManagerOptions {
+  std::string data_root;  // datasets must resolve inside it
+  std::string state_dir;  // jobs/<id>/ checkpoints, tensorboard/<id>/ event files
+  int max_concurrent_jobs = 1;
+  int max_queued_jobs = 16;
+  int default_threads = 0;  // for jobs that do not set threads; 0 = all cores
+};
+
+// What the job manager works with, passed in so tests can substitute each.
+struct JobManagerDeps {
+  JobStore* store = nullptr;  // must outlive the manager
+  EventHub* hub = nullptr;    // must outlive the manager
+  // Validates a config and indexes its datasets (common::Trainer::Create in
+  // catdogd; a fake in tests, so they need no model).
+  common::TrainingRunFactory make_run;
+  // Serves a succeeded job's best checkpoint (auto-promote); may be empty.
+  std::function<absl::Status(const api::ModelId&)> promote;
+};
+
+class JobManager {
+ public:
+  // Reloads the store: running jobs become INTERRUPTED, queued jobs are
+  // queued again, every job's history is replayable through the hub. Starts
+  // the workers.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Create(const JobManagerOptions& options,
+                                                            JobManagerDeps deps);
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  absl::StatusOr<common::JobInfo> Start(common::JobSpec spec) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<common::JobInfo> Get(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Oldest first; all jobs when `states` is empty.
+  std::vector<common::JobInfo> List(const std::vector<common::JobState>& states) const ABSL_LOCKS_EXCLUDED(mu_);
+  // A queued job is cancelled at once; a running one stops within one batch
+  // (the returned snapshot may still say RUNNING).
+  absl::StatusOr<common::JobInfo> Cancel(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  std::map<common::JobState, int64_t> CountByState() const ABSL_LOCKS_EXCLUDED(mu_);
+  // One job's checkpoints (all jobs' when `job_id` is empty); NOT_FOUND for
+  // an unknown job.
+  absl::StatusOr<std::vector<common::CheckpointInfo>> ListCheckpoints(const std::string& job_id) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Stops taking jobs; running jobs stop at the next batch (INTERRUPTED,
+  // their last complete checkpoint kept); queued jobs stay queued in the
+  // store for the next start. Joins the workers. Idempotent.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Job {
+    common::JobInfo info;
+    std::unique_ptr<common::TrainingRun> run;  // until the run ends
+    common::StopToken stop;
+    bool cancel_requested = false;
+  };
+  class Observer;
+
+  JobManager(const JobManagerOptions& options, JobManagerDeps deps)
+      : options_(options), deps_(std::move(deps)), store_(deps_.store), hub_(deps_.hub) {}
+  absl::Status Restore() ABSL_LOCKS_EXCLUDED(mu_);
+  void WorkerLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  void RunJob(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets a terminal state, persists it, publishes it and closes the log.
+  void Finish(Job* job, common::JobState state, const std::string& error) ABSL_LOCKS_EXCLUDED(mu_);
+  void Persist(const common::JobInfo& snapshot);
+  Job* FindLocked(const std::string& id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const JobManagerOptions options_;
+  const JobManagerDeps deps_;
+  JobStore* const store_;
+  EventHub* const hub_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);  // creation order
+  std::deque<Job*> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t next_number_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  std::vector<std::thread> workers_;  // last: started after everything above
+};
+
+}  // namespace catdog::server

@@ -1,0 +1,205 @@
+// The job manager with a fake training run: no model, no LibTorch. The fake
+// reports the epochs it is told to, or waits for the test, so every state
+// change is driven by conditions, not time.
+#include "server/training/job_manager.h"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/notification.h"
+#include "tests/support/test_data.h"
+
+namespace catdog::server {
+namespace {
+
+struct Script {
+  int epochs = 2;
+  absl::Status fail;                      // returned instead of a result when set
+  absl::Notification* hold = nullptr;     // when set, Run waits for it first
+  absl::Notification* started = nullptr;  // notified when Run begins
+};
+
+class FakeRun final : public common::TrainingRun {
+ public:
+  FakeRun(const common::TrainConfig& config, Script script) : config_(config), script_(script) {}
+  const std::vector<std::string>& class_names() const override { return names_; }
+  size_t train_size() const override { return 8; }
+  size_t valid_size() const override { return 2; }
+
+  absl::StatusOr<common::TrainingResult> Run(common::TrainingObserver* observer,
+                                             const common::StopToken* stop) override {
+    if (script_.started != nullptr) script_.started->Notify();
+    if (script_.hold != nullptr) script_.hold->WaitForNotification();
+    if (stop != nullptr && stop->stop_requested()) return absl::CancelledError("stopped");
+    if (!script_.fail.ok()) return script_.fail;
+    common::TrainingResult result;
+    result.best_checkpoint = config_.output_dir + "/best.ckpt";
+    for (int e = 1; e <= script_.epochs; ++e) {
+      common::EpochMetrics m;
+      m.epoch = e;
+      m.valid_accuracy = 0.5 + 0.1 * e;
+      m.is_best = true;
+      observer->OnCheckpoint(common::CheckpointKind::kBest, result.best_checkpoint, m);
+      observer->OnEpochEnd(m);
+      result.epochs_completed = e;
+    }
+    return result;
+  }
+
+ private:
+  const common::TrainConfig config_;
+  const Script script_;
+  const std::vector<std::string> names_ = {"cat", "dog"};
+};
+
+class JobManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(dir_.Sub("data/pets"));
+    std::filesystem::create_directories(dir_.Sub("outside"));
+    auto store = JobStore::Open(dir_.Sub("state/catdog.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+
+  void StartManager() {
+    JobManagerOptions options;
+    options.data_root = dir_.Sub("data");
+    options.state_dir = dir_.Sub("state");
+    JobManagerDeps deps;
+    deps.store = store_.get();
+    deps.hub = &hub_;
+    deps.make_run = [this](const common::TrainConfig& config)
+        -> absl::StatusOr<std::unique_ptr<common::TrainingRun>> {
+      if (config.epochs > 1000) return absl::InvalidArgumentError("epochs: too many");
+      return std::make_unique<FakeRun>(config, script_);
+    };
+    deps.promote = [this](const api::ModelId& id) {
+      promoted_.push_back(id.ToString());
+      return absl::OkStatus();
+    };
+    auto manager = JobManager::Create(options, std::move(deps));
+    ASSERT_TRUE(manager.ok()) << manager.status();
+    jobs_ = *std::move(manager);
+  }
+
+  static common::JobSpec Spec() {
+    common::JobSpec spec;
+    spec.config.dataset_root = "pets";
+    return spec;
+  }
+
+  // Waits until the job's event log closes (the job ended).
+  common::JobInfo WaitForEnd(const std::string& id) {
+    absl::Notification ended;
+    const int64_t handle = hub_.Subscribe(id, [&] {
+      if (hub_.Poll(id, 0).closed && !ended.HasBeenNotified()) ended.Notify();
+    });
+    if (hub_.Poll(id, 0).closed && !ended.HasBeenNotified()) ended.Notify();
+    ended.WaitForNotification();
+    hub_.Unsubscribe(id, handle);
+    return *jobs_->Get(id);
+  }
+
+  catdog::testing::TempDir dir_;
+  std::unique_ptr<JobStore> store_;
+  EventHub hub_;
+  Script script_;
+  std::vector<std::string> promoted_;  // written by the worker, read after WaitForEnd
+  std::unique_ptr<JobManager> jobs_;
+};
+
+TEST_F(JobManagerTest, RunsAJobToSucceededRecordsItAndPromotesItsBestCheckpoint) {
+  StartManager();
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state, common::JobState::kQueued);
+  EXPECT_EQ(job->class_names, (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(job->spec.config.dataset_root, std::filesystem::canonical(dir_.Sub("data/pets")).string());
+  const common::JobInfo done = WaitForEnd(job->id);
+  EXPECT_EQ(done.state, common::JobState::kSucceeded);
+  EXPECT_EQ(done.epochs_completed, 2);
+  EXPECT_EQ(promoted_, (std::vector<std::string>{job->id + "/best"}));
+  EXPECT_EQ(store_->LoadEpochs(job->id)->size(), 2u);
+  auto checkpoints = jobs_->ListCheckpoints(job->id);
+  ASSERT_TRUE(checkpoints.ok());
+  EXPECT_EQ(checkpoints->size(), 1u);
+  std::vector<std::string> kinds;
+  for (const common::JobEvent& e : hub_.Poll(job->id, 0).events) {
+    if (const auto* s = std::get_if<common::StateChange>(&e.payload)) kinds.push_back(common::JobStateName(s->state));
+    if (std::holds_alternative<common::EpochMetrics>(e.payload)) kinds.push_back("epoch");
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"QUEUED", "RUNNING", "epoch", "epoch", "SUCCEEDED"}));
+}
+
+TEST_F(JobManagerTest, FailedRunIsFailedWithItsMessageAndNotPromoted) {
+  script_.fail = absl::AbortedError("loss is NaN");
+  StartManager();
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok());
+  const common::JobInfo done = WaitForEnd(job->id);
+  EXPECT_EQ(done.state, common::JobState::kFailed);
+  EXPECT_EQ(done.error, "loss is NaN");
+  EXPECT_TRUE(promoted_.empty());
+}
+
+TEST_F(JobManagerTest, CancelStopsTheRunningJobAndDropsTheQueuedOne) {
+  absl::Notification hold, started;
+  script_.hold = &hold;
+  script_.started = &started;
+  StartManager();
+  auto running = jobs_->Start(Spec());
+  auto queued = jobs_->Start(Spec());
+  ASSERT_TRUE(running.ok() && queued.ok());
+  started.WaitForNotification();
+  auto cancelled = jobs_->Cancel(queued->id);
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state, common::JobState::kCancelled);
+  ASSERT_TRUE(jobs_->Cancel(running->id).ok());
+  hold.Notify();
+  EXPECT_EQ(WaitForEnd(running->id).state, common::JobState::kCancelled);
+  EXPECT_EQ(jobs_->Cancel(running->id).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(jobs_->Cancel("job-99").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobManagerTest, BadRequestsFailBeforeAnythingIsQueued) {
+  StartManager();
+  common::JobSpec spec = Spec();
+  spec.config.epochs = 5000;
+  EXPECT_EQ(jobs_->Start(spec).status().code(), absl::StatusCode::kInvalidArgument);
+  spec = Spec();
+  spec.config.dataset_root = "";
+  EXPECT_EQ(jobs_->Start(spec).status().code(), absl::StatusCode::kInvalidArgument);
+  spec.config.dataset_root = "../outside";
+  EXPECT_EQ(jobs_->Start(spec).status().code(), absl::StatusCode::kPermissionDenied);
+  spec.config.dataset_root = "missing";
+  EXPECT_EQ(jobs_->Start(spec).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(jobs_->List({}).empty());
+  EXPECT_EQ(jobs_->ListCheckpoints("job-1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobManagerTest, RestartInterruptsRunningJobsRequeuesQueuedOnesAndContinuesNumbering) {
+  common::JobInfo running;
+  running.id = "job-1";
+  running.state = common::JobState::kRunning;
+  running.spec = Spec();
+  running.started_unix_ms = 1;
+  common::JobInfo queued = running;
+  queued.id = "job-2";
+  queued.state = common::JobState::kQueued;
+  queued.started_unix_ms = 0;
+  ASSERT_TRUE(store_->SaveJob(running).ok());
+  ASSERT_TRUE(store_->SaveJob(queued).ok());
+
+  StartManager();
+  EXPECT_EQ(jobs_->Get("job-1")->state, common::JobState::kInterrupted);
+  EXPECT_EQ(WaitForEnd("job-2").state, common::JobState::kSucceeded);
+  auto next = jobs_->Start(Spec());
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->id, "job-3");
+  WaitForEnd(next->id);
+}
+
+}  // namespace
+}  // namespace catdog::server
