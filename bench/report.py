@@ -4,6 +4,7 @@ import argparse
 import collections
 import datetime
 import json
+import pathlib
 import statistics
 
 p = argparse.ArgumentParser()
@@ -181,4 +182,9 @@ catdogd --device cuda --data-root /data --state-dir /var/lib/catdog &
 catdogctl start-training train --test-root test --image-size 224 --precision bf16 --loader-workers 4 --watch
 ```
 """)
+# The hand-kept log of other runs (real photos, GPU, earlier suite runs).
+log = pathlib.Path(__file__).with_name("results") / "run_log.md"
+if log.exists():
+    out.append("")
+    out.append(log.read_text().replace("# Run log", "## Run log", 1).replace("\n## ", "\n### ").rstrip())
 print("\n".join(out))
