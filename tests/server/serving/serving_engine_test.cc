@@ -62,6 +62,14 @@ class ServingEngineTest : public ::testing::Test {
     return out;
   }
 
+  // Starts a one-image request whose answer must be OK; notifies `done` then.
+  void ClassifyExpectingSuccess(absl::Notification* done) {
+    engine_->Classify({{"a", png_}}, {}, [done](absl::StatusOr<common::ClassifyResult> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      done->Notify();
+    });
+  }
+
   catdog::testing::TempDir dir_;
   std::string checkpoint_;
   std::string png_;
@@ -110,10 +118,7 @@ TEST_F(ServingEngineTest, ClassifyReturnsBeforeThePredictionExists) {
   StartEngine();
   ASSERT_TRUE(engine_->Promote(api::ModelId::File(checkpoint_)).ok());
   absl::Notification done;
-  engine_->Classify({{"a", png_}}, {}, [&](absl::StatusOr<common::ClassifyResult> r) {
-    EXPECT_TRUE(r.ok()) << r.status();
-    done.Notify();
-  });
+  ClassifyExpectingSuccess(&done);
   EXPECT_FALSE(done.HasBeenNotified());  // the forward pass is still held
   hold.Notify();
   done.WaitForNotification();
@@ -149,10 +154,7 @@ TEST_F(ServingEngineTest, ShutdownFinishesAcceptedRequestsAndRefusesNewOnes) {
   StartEngine();
   ASSERT_TRUE(engine_->Promote(api::ModelId::File(checkpoint_)).ok());
   absl::Notification done;
-  engine_->Classify({{"a", png_}}, {}, [&](absl::StatusOr<common::ClassifyResult> r) {
-    EXPECT_TRUE(r.ok()) << r.status();
-    done.Notify();
-  });
+  ClassifyExpectingSuccess(&done);
   engine_->Shutdown();
   EXPECT_TRUE(done.HasBeenNotified());
   EXPECT_EQ(Classify({{"a", png_}}).status().code(), absl::StatusCode::kUnavailable);
