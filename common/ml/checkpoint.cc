@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include <torch/torch.h>
 
@@ -31,13 +32,46 @@ c10::Dict<std::string, at::Tensor> StateDict(Vgg16& model) {
   return dict;
 }
 
-absl::Status SyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+// Makes a rename inside `path` durable.
+absl::Status SyncDirectory(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
   if (rc != 0) return absl::InternalError(absl::StrCat("fsync ", path, ": ", std::strerror(err)));
+  return absl::OkStatus();
+}
+
+// A failed write's status: out of space (or over a file size limit) is
+// RESOURCE_EXHAUSTED, the rest INTERNAL.
+absl::Status WriteError(const std::string& what, int err) {
+  const std::string message = absl::StrCat(what, ": ", std::strerror(err));
+  if (err == ENOSPC || err == EDQUOT || err == EFBIG) return absl::ResourceExhaustedError(message);
+  return absl::InternalError(message);
+}
+
+// Writes `data` to a new file at `path` and fsyncs it.
+absl::Status WriteFileSynced(const std::string& path, const std::string& data) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return WriteError(absl::StrCat("create ", path), errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return WriteError(absl::StrCat("write ", path), err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return WriteError(absl::StrCat("fsync ", path), err);
+  }
+  if (::close(fd) != 0) return WriteError(absl::StrCat("close ", path), errno);
   return absl::OkStatus();
 }
 
@@ -111,8 +145,11 @@ absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg1
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  CATDOG_RETURN_IF_ERROR(TorchCall(absl::StrCat("writing checkpoint ", path), [&] {
+  // Serialised in memory first: LibTorch's file writer reports a failed
+  // write (a full disk) by throwing from its destructor, which ends the
+  // process. Our own writes below check every call instead.
+  std::ostringstream bytes;
+  CATDOG_RETURN_IF_ERROR(TorchCall(absl::StrCat("serialising checkpoint ", path), [&] {
     torch::serialize::OutputArchive archive;
     archive.write(kCardKey, c10::IValue(ModelCardToJson(card)));
     archive.write(kStateKey, c10::IValue(StateDict(model)));
@@ -121,17 +158,18 @@ absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg1
       optimizer->save(optimizer_archive);
       archive.write(kOptimizerKey, optimizer_archive);
     }
-    archive.save_to(tmp);
+    archive.save_to(bytes);
   }));
-  absl::Status synced = SyncPath(tmp, /*directory=*/false);
-  if (synced.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
-    synced = absl::InternalError(absl::StrCat("rename to ", path, ": ", std::strerror(errno)));
+  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  absl::Status written = WriteFileSynced(tmp, bytes.str());
+  if (written.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
+    written = absl::InternalError(absl::StrCat("rename to ", path, ": ", std::strerror(errno)));
   }
-  if (!synced.ok()) {
-    fs::remove(tmp, ec);
-    return synced;
+  if (!written.ok()) {
+    fs::remove(tmp, ec);  // the previous checkpoint at `path` is untouched
+    return written;
   }
-  return SyncPath(dir.string(), /*directory=*/true);
+  return SyncDirectory(dir.string());
 }
 
 absl::StatusOr<ModelCard> ReadModelCard(const std::string& path) {

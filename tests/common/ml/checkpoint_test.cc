@@ -1,5 +1,8 @@
 #include "common/ml/checkpoint.h"
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -56,6 +59,46 @@ TEST_F(CheckpointTest, RoundTripGivesIdenticalOutputsAndCard) {
   torch::NoGradGuard no_grad;
   const auto x = torch::rand({5, 3, 40, 40});
   EXPECT_TRUE(torch::equal(model_->forward(x), loaded->model->forward(x)));
+}
+
+// A full disk, as the process sees it: writes past RLIMIT_FSIZE fail with
+// EFBIG (SIGXFSZ ignored), the way they fail with ENOSPC on a full disk.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &previous_);
+    rlimit limit = previous_;
+    limit.rlim_cur = bytes;
+    setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &previous_);
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+
+ private:
+  rlimit previous_{};
+  void (*previous_handler_)(int) = nullptr;
+};
+
+TEST_F(CheckpointTest, FullDiskFailsTheWriteAndKeepsThePreviousCheckpoint) {
+  ASSERT_TRUE(SaveCheckpoint(path_, card_, model_, nullptr).ok());
+  const auto size = std::filesystem::file_size(path_);
+  absl::Status full;
+  {
+    FileSizeLimit limit(size / 4);
+    full = SaveCheckpoint(path_, card_, model_, optimizer_.get());  // the process survives
+  }
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.Sub("ckpt"))) {
+    ++files;
+    EXPECT_EQ(e.path(), path_) << "a temporary file was left behind";
+  }
+  EXPECT_EQ(files, 1);
+  EXPECT_EQ(std::filesystem::file_size(path_), size);
+  EXPECT_TRUE(LoadCheckpoint(path_, c10::Device(c10::kCPU)).ok());
 }
 
 TEST_F(CheckpointTest, LeavesNoTemporaryFiles) {
