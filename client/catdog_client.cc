@@ -97,8 +97,11 @@ absl::StatusOr<v1::Stats> CatdogClient::GetStats() {
   return Call(*stats_, &v1::StatsService::Stub::GetStats, v1::GetStatsRequest());
 }
 
-absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CatdogClient::Health() {
-  auto response = Call(*health_, &grpc::health::v1::Health::Stub::Check, grpc::health::v1::HealthCheckRequest());
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CatdogClient::Health(
+    const std::string& service) {
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  auto response = Call(*health_, &grpc::health::v1::Health::Stub::Check, request);
   if (!response.ok()) return response.status();
   return response->status();
 }

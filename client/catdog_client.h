@@ -43,8 +43,9 @@ class CatdogClient {
   absl::StatusOr<v1::Model> PromoteModel(const std::string& model_id);
 
   absl::StatusOr<v1::Stats> GetStats();
-  // grpc.health.v1 status of the whole server ("" service).
-  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health();
+  // grpc.health.v1 status of `service` ("" = the whole server). NOT_FOUND
+  // for a service the server does not report on.
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> Health(const std::string& service = "");
 
  private:
   // A unary call with this client's deadline; defined (and only used) in the .cc.

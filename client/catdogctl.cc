@@ -244,7 +244,11 @@ int Main(int argc, char** argv) {
   promote->add_option("model", model_id, "model id as listed by `models`")->required();
   CLI::App* serving = app.add_subcommand("serving", "show the model being served");
   CLI::App* stats = app.add_subcommand("stats", "serving and job counters");
+  std::string health_service;
   CLI::App* health = app.add_subcommand("health", "grpc.health.v1 check; exit 0 when SERVING");
+  health->add_option("--service", health_service,
+                     "one service, e.g. catdog.v1.InferenceService (SERVING only while a model is served); "
+                     "default: the whole server");
 
   std::vector<std::string> bench_inputs;
   LoadOptions load;
@@ -321,7 +325,7 @@ int Main(int argc, char** argv) {
   if (*serving) return Show<v1::Model>(client->GetServingModel(), g.json, &ModelDetails);
   if (*stats) return Show<v1::Stats>(client->GetStats(), g.json, &StatsText);
   if (*health) {
-    auto s = client->Health();
+    auto s = client->Health(health_service);
     if (!s.ok()) return Fail(s.status());
     const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*s);
     Print(g.json ? absl::StrFormat("{\"status\":\"%s\"}\n", name) : name + "\n");

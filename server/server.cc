@@ -19,6 +19,7 @@
 #include "common/data/log_format.h"
 #include "common/data/status_macros.h"
 #include "common/ml/device.h"
+#include "catdog/v1/catdog.grpc.pb.h"
 #include "common/ml/trainer.h"
 #include "server/rpc/inference_service.h"
 #include "server/rpc/model_service.h"
@@ -96,10 +97,11 @@ absl::Status Server::Start() {
   serving.resolve = [store = store_.get()](const api::ModelId& id) {
     return store->CheckpointPath(id.job_id(), id.kind());
   };
-  // A restart serves the same model.
+  // A restart serves the same model (or the newest earlier one that loads).
   serving.record = [store = store_.get()](const api::ModelId& id, const std::string& path) {
-    return store->SetServingModel({id.ToString(), path});
+    return store->RecordPromotion({id.ToString(), path});
   };
+  serving.on_serving = [this](const ServingModel&) { UpdateInferenceHealth(); };
   CATDOG_ASSIGN_OR_RETURN(engine_, ServingEngine::Create(std::move(serving)));
 
   JobManagerOptions job_options;
@@ -125,37 +127,62 @@ absl::Status Server::Start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
   builder.SetMaxReceiveMessageSize(options_.max_request_mb * 1024 * 1024);
+  // gRPC sets SO_REUSEPORT by default, which let a second catdogd bind a
+  // port that is in use and take most of its calls. A taken port is an
+  // error at start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(training_service_.get());
   builder.RegisterService(inference_service_.get());
   builder.RegisterService(model_service_.get());
   builder.RegisterService(stats_service_.get());
-  grpc_server_ = builder.BuildAndStart();
+  {
+    absl::MutexLock lock(&health_mu_);
+    grpc_server_ = builder.BuildAndStart();
+  }
   if (grpc_server_ == nullptr || port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen_address));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen_address,
+                                               " (in use by another process, or not an address of this host)"));
   }
   // Listening but NOT_SERVING until the serving model is loaded: probes
   // (Kubernetes readiness, Docker HEALTHCHECK) hold traffic back meanwhile.
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   CATDOG_RETURN_IF_ERROR(LoadServingModel());
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  UpdateInferenceHealth();
   spdlog::info("catdogd listening on {} (data root {}, state dir {})", address(),
                options_.data_root, options_.state_dir);
   return absl::OkStatus();
 }
 
 absl::Status Server::LoadServingModel() {
-  // An explicit checkpoint wins over the one recorded in the store.
+  // An explicit checkpoint wins over the recorded ones, and must load.
   if (!options_.serve_checkpoint.empty()) {
     return engine_->Promote(api::ModelId::File(options_.serve_checkpoint)).status();
   }
-  CATDOG_ASSIGN_OR_RETURN(std::optional<ServingRecord> serving, store_->LoadServingModel());
-  if (!serving) return absl::OkStatus();
-  absl::StatusOr<api::ModelId> id = api::ModelId::Parse(serving->model_id);
-  absl::Status loaded = id.ok() ? engine_->Promote(*id).status() : id.status();
-  if (!loaded.ok()) {
-    spdlog::warn("could not load the serving model {} again: {}", serving->model_id, loaded);
+  // The newest promotion that still loads: a checkpoint deleted or damaged
+  // since must not leave the server with nothing to serve.
+  CATDOG_ASSIGN_OR_RETURN(std::vector<ServingRecord> promotions, store_->LoadPromotions());
+  for (size_t i = 0; i < promotions.size(); ++i) {
+    absl::StatusOr<api::ModelId> id = api::ModelId::Parse(promotions[i].model_id);
+    const absl::Status loaded = id.ok() ? engine_->Restore(*id).status() : id.status();
+    if (loaded.ok()) {
+      if (i > 0) spdlog::warn("serving {}, the newest earlier promotion that loads", promotions[i].model_id);
+      return absl::OkStatus();
+    }
+    spdlog::warn("could not serve {} again: {}", promotions[i].model_id, loaded);
+  }
+  if (!promotions.empty()) {
+    spdlog::error("none of the {} promoted models loads; catdog.v1.InferenceService is NOT_SERVING "
+                  "until a model is promoted", promotions.size());
   }
   return absl::OkStatus();
+}
+
+void Server::UpdateInferenceHealth() {
+  absl::MutexLock lock(&health_mu_);
+  if (grpc_server_ == nullptr || health_frozen_) return;  // Start sets it once the server exists
+  grpc_server_->GetHealthCheckService()->SetServingStatus(v1::InferenceService::service_full_name(),
+                                                         engine_->Current() != nullptr);
 }
 
 std::string Server::address() const {
@@ -166,6 +193,10 @@ std::string Server::address() const {
 void Server::Shutdown() {
   absl::MutexLock lock(&shutdown_mu_);
   if (stopped_.HasBeenNotified()) return;
+  {
+    absl::MutexLock lock(&health_mu_);
+    health_frozen_ = true;
+  }
   if (grpc_server_ != nullptr) {
     spdlog::info("shutting down: no new work; running jobs stop at the next batch");
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);

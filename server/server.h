@@ -3,7 +3,10 @@
 // (with grpc.health.v1 and reflection). It owns the components and wires
 // them together; the logic lives in them.
 //
-// Thread-safe. Health is NOT_SERVING until the serving model is loaded.
+// Thread-safe. Health (grpc.health.v1): the server ("") is NOT_SERVING
+// until start-up is complete; catdog.v1.InferenceService is SERVING only
+// while a model is being served. At start the newest promoted model that
+// still loads is served again.
 // Shutdown order: health NOT_SERVING, stop jobs (INTERRUPTED at
 // a batch boundary), release watchers, drain in-flight RPCs, drain the
 // batcher.
@@ -84,6 +87,8 @@ class Server {
   Server(const ServerOptions& options, ServerHooks hooks);
   absl::Status Start();
   absl::Status LoadServingModel();
+  // catdog.v1.InferenceService's health: SERVING while a model is served.
+  void UpdateInferenceHealth() ABSL_LOCKS_EXCLUDED(health_mu_);
 
   const ServerOptions options_;
   const ServerHooks hooks_;
@@ -100,7 +105,11 @@ class Server {
   std::unique_ptr<InferenceServiceImpl> inference_service_;
   std::unique_ptr<ModelServiceImpl> model_service_;
   std::unique_ptr<StatsServiceImpl> stats_service_;
+  // Written once in Start, under health_mu_: job workers (auto-promote) may
+  // already run and update the health from their thread.
+  absl::Mutex health_mu_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  bool health_frozen_ ABSL_GUARDED_BY(health_mu_) = false;  // shutting down: all NOT_SERVING
 
   absl::Mutex shutdown_mu_;  // serialises Shutdown()
   absl::Notification stopped_;

@@ -164,6 +164,14 @@ void ServingEngine::Preprocess(std::unique_ptr<Request> request) {
 }
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingEngine::Promote(const api::ModelId& id) {
+  return Serve(id, /*record=*/true);
+}
+
+absl::StatusOr<std::shared_ptr<const ServingModel>> ServingEngine::Restore(const api::ModelId& id) {
+  return Serve(id, /*record=*/false);
+}
+
+absl::StatusOr<std::shared_ptr<const ServingModel>> ServingEngine::Serve(const api::ModelId& id, bool record) {
   std::string path = id.path();
   if (!id.is_file()) {
     if (!options_.resolve) return absl::NotFoundError(absl::StrCat("no checkpoint ", id.ToString()));
@@ -172,8 +180,10 @@ absl::StatusOr<std::shared_ptr<const ServingModel>> ServingEngine::Promote(const
     path = *std::move(resolved);
   }
   std::function<absl::Status()> commit;
-  if (options_.record) commit = [this, &id, &path] { return options_.record(id, path); };
-  return registry_.Promote(id, path, commit);
+  if (record && options_.record) commit = [this, &id, &path] { return options_.record(id, path); };
+  absl::StatusOr<std::shared_ptr<const ServingModel>> model = registry_.Promote(id, path, commit);
+  if (model.ok() && options_.on_serving) options_.on_serving(**model);
+  return model;
 }
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingEngine::CurrentOrError() const {

@@ -44,9 +44,11 @@ struct ServingEngineOptions {
   // Where a model id's checkpoint file is (a file id is its own path).
   // Required for job checkpoint ids.
   std::function<absl::StatusOr<std::string>(const api::ModelId&)> resolve;
-  // Called after a model loaded and before it serves (may be empty); an
-  // error cancels the promotion.
+  // Called by Promote after a model loaded and before it serves (may be
+  // empty); an error cancels the promotion.
   std::function<absl::Status(const api::ModelId&, const std::string& path)> record;
+  // Called after every swap, on the promoting thread (may be empty).
+  std::function<void(const ServingModel&)> on_serving;
 };
 
 // One image of a request. The views must stay valid until `done` is called.
@@ -74,6 +76,9 @@ class ServingEngine {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::StatusOr<std::shared_ptr<const ServingModel>> Promote(const api::ModelId& id);
+  // As Promote, without the record hook: serves a model chosen earlier
+  // again (after a restart).
+  absl::StatusOr<std::shared_ptr<const ServingModel>> Restore(const api::ModelId& id);
   // Null when nothing is being served.
   std::shared_ptr<const ServingModel> Current() const { return registry_.Current(); }
   // The model being served, or the one "no model" status (FAILED_PRECONDITION).
@@ -90,6 +95,7 @@ class ServingEngine {
   explicit ServingEngine(ServingEngineOptions options);
   void PreprocessLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void Preprocess(std::unique_ptr<Request> request);
+  absl::StatusOr<std::shared_ptr<const ServingModel>> Serve(const api::ModelId& id, bool record);
 
   const ServingEngineOptions options_;
   ModelRegistry registry_;

@@ -7,8 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 
 namespace catdog::server {
 namespace {
@@ -129,6 +131,24 @@ absl::Status MigrateToV2(sqlite3* db) {
   return drop.Run();
 }
 
+// Version 3: every promotion in order, not just the last, so a restart can
+// fall back to the newest model that still loads.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE promotions(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  model_id TEXT NOT NULL, path TEXT NOT NULL, promoted_ms INTEGER NOT NULL);
+INSERT INTO promotions(model_id, path, promoted_ms) SELECT model_id, path, 0 FROM serving;
+DROP TABLE serving;
+)sql";
+
+absl::Status ExecSql(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) == SQLITE_OK) return absl::OkStatus();
+  absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", error != nullptr ? error : "?"));
+  sqlite3_free(error);
+  return s;
+}
+
 struct Migration {
   const char* what;
   absl::Status (*apply)(sqlite3* db);
@@ -136,14 +156,9 @@ struct Migration {
 
 // kMigrations[v] takes a database at user_version v to v + 1.
 const Migration kMigrations[] = {
-    {"create the tables", [](sqlite3* db) {
-       char* error = nullptr;
-       if (sqlite3_exec(db, kSchemaV1, nullptr, nullptr, &error) == SQLITE_OK) return absl::OkStatus();
-       absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", error != nullptr ? error : "?"));
-       sqlite3_free(error);
-       return s;
-     }},
+    {"create the tables", [](sqlite3* db) { return ExecSql(db, kSchemaV1); }},
     {"class names as JSON arrays", &MigrateToV2},
+    {"a history of promotions", [](sqlite3* db) { return ExecSql(db, kSchemaV3); }},
 };
 static_assert(std::size(kMigrations) == JobStore::kSchemaVersion, "one migration per schema version");
 
@@ -200,15 +215,7 @@ absl::Status JobStore::MigrateLocked() {
 
 JobStore::~JobStore() { sqlite3_close(db_); }
 
-absl::Status JobStore::ExecLocked(const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", error != nullptr ? error : "?"));
-    sqlite3_free(error);
-    return s;
-  }
-  return absl::OkStatus();
-}
+absl::Status JobStore::ExecLocked(const char* sql) { return ExecSql(db_, sql); }
 
 absl::Status JobStore::SaveJob(const common::JobInfo& job) {
   absl::MutexLock lock(&mu_);
@@ -283,10 +290,10 @@ absl::Status JobStore::SaveCheckpoint(const common::CheckpointInfo& c) {
   return st.Run();
 }
 
-absl::Status JobStore::SetServingModel(const ServingRecord& serving) {
+absl::Status JobStore::RecordPromotion(const ServingRecord& serving) {
   absl::MutexLock lock(&mu_);
-  Statement st(db_, "INSERT OR REPLACE INTO serving(singleton, model_id, path) VALUES(1,?1,?2)");
-  return st.Bind(1, serving.model_id).Bind(2, serving.path).Run();
+  Statement st(db_, "INSERT INTO promotions(model_id, path, promoted_ms) VALUES(?1,?2,?3)");
+  return st.Bind(1, serving.model_id).Bind(2, serving.path).Bind(3, absl::ToUnixMillis(absl::Now())).Run();
 }
 
 absl::StatusOr<std::vector<common::JobInfo>> JobStore::LoadJobs() {
@@ -397,11 +404,14 @@ absl::StatusOr<std::string> JobStore::CheckpointPath(const std::string& job_id, 
   return *std::move(path);
 }
 
-absl::StatusOr<std::optional<ServingRecord>> JobStore::LoadServingModel() {
+absl::StatusOr<std::vector<ServingRecord>> JobStore::LoadPromotions() {
   absl::MutexLock lock(&mu_);
-  Statement st(db_, "SELECT model_id, path FROM serving WHERE singleton=1");
-  std::optional<ServingRecord> out;
-  if (st.Step()) out = ServingRecord{st.Text(0), st.Text(1)};
+  Statement st(db_, "SELECT model_id, path FROM promotions ORDER BY seq DESC");
+  std::vector<ServingRecord> out;
+  absl::flat_hash_set<std::string> seen;
+  while (st.Step()) {
+    if (seen.insert(st.Text(0)).second) out.push_back({st.Text(0), st.Text(1)});
+  }
   if (absl::Status s = st.status(); !s.ok()) return s;
   return out;
 }

@@ -1,6 +1,6 @@
 // Durable job history in SQLite: jobs with their spec and state, every
 // epoch's metrics, checkpoints with their metrics, test evaluations, and the
-// serving model. Survives restarts; the job manager reloads it at start.
+// history of promoted models. Survives restarts; the job manager reloads it at start.
 //
 // The schema is versioned (PRAGMA user_version): Open() migrates an older
 // database step by step, each step in one transaction, and refuses one
@@ -35,7 +35,7 @@ struct ServingRecord {
 class JobStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the database at `path` (WAL journal, synchronous=FULL)
   // and migrates it to kSchemaVersion.
@@ -49,7 +49,8 @@ class JobStore {
   absl::Status AppendEpoch(const std::string& job_id, const common::EpochMetrics& metrics)
       ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status SaveCheckpoint(const common::CheckpointInfo& checkpoint) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status SetServingModel(const ServingRecord& serving) ABSL_LOCKS_EXCLUDED(mu_);
+  // Appends a promotion to the serving history.
+  absl::Status RecordPromotion(const ServingRecord& serving) ABSL_LOCKS_EXCLUDED(mu_);
 
   // All jobs, oldest first.
   absl::StatusOr<std::vector<common::JobInfo>> LoadJobs() ABSL_LOCKS_EXCLUDED(mu_);
@@ -61,7 +62,8 @@ class JobStore {
   // The file of one job's checkpoint; NOT_FOUND when there is none.
   absl::StatusOr<std::string> CheckpointPath(const std::string& job_id, const std::string& kind)
       ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<std::optional<ServingRecord>> LoadServingModel() ABSL_LOCKS_EXCLUDED(mu_);
+  // Every model ever promoted, newest promotion first, each once.
+  absl::StatusOr<std::vector<ServingRecord>> LoadPromotions() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   explicit JobStore(sqlite3* db) : db_(db) {}

@@ -432,6 +432,17 @@ TEST_F(ServerTest, SecondServerOnTheSameStateDirIsRefused) {
   EXPECT_TRUE(Server::Create(Options()).ok());
 }
 
+TEST_F(ServerTest, SecondServerOnATakenPortIsRefused) {
+  StartServer(Options());
+  ServerOptions o = Options();
+  o.state_dir = dir_.Sub("state2");
+  o.listen_address = server_->address();
+  auto second = Server::Create(o);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+  EXPECT_NE(second.status().message().find("cannot listen on"), std::string::npos) << second.status();
+  EXPECT_TRUE(client_->GetStats().ok());  // the first one still answers
+}
+
 TEST_F(ServerTest, ReducedServingPrecisionWithoutCudaIsRefusedAtStart) {
   if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is present";
   ServerOptions o = Options();
@@ -522,11 +533,45 @@ TEST_F(ServerTest, PendingClassifyCallsHoldNoThreadAndDoNotStarveWatchers) {
   for (const auto& call : calls) EXPECT_TRUE(call->status.ok()) << call->status.error_message();
 }
 
-TEST_F(ServerTest, HealthIsServing) {
+TEST_F(ServerTest, InferenceHealthFollowsTheServingModel) {
+  using Health = grpc::health::v1::HealthCheckResponse;
+  const std::string inference = v1::InferenceService::service_full_name();
   StartServer(Options());
-  auto health = client_->Health();
-  ASSERT_TRUE(health.ok()) << health.status();
-  EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(*client_->Health(), Health::SERVING);  // the process is up
+  EXPECT_EQ(*client_->Health(inference), Health::NOT_SERVING);  // nothing to serve yet
+  TrainJob();  // auto-promotes its best checkpoint
+  EXPECT_EQ(*client_->Health(inference), Health::SERVING);
+  EXPECT_EQ(client_->Health("no.such.Service").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Truncates a checkpoint as a bad disk or an interrupted copy would.
+void Damage(const std::string& path) { std::filesystem::resize_file(path, 100); }
+
+TEST_F(ServerTest, RestartFallsBackToTheNewestPromotionThatStillLoads) {
+  using Health = grpc::health::v1::HealthCheckResponse;
+  const std::string inference = v1::InferenceService::service_full_name();
+  StartServer(Options());
+  const std::string job = TrainJob();  // promotes JOB/best
+  auto last = client_->PromoteModel(job + "/last");
+  ASSERT_TRUE(last.ok()) << last.status();
+  server_.reset();
+
+  Damage(last->path());
+  StartServer(Options());
+  auto serving = client_->GetServingModel();
+  ASSERT_TRUE(serving.ok()) << serving.status();
+  EXPECT_EQ(serving->id(), job + "/best");
+  EXPECT_EQ(*client_->Health(inference), Health::SERVING);
+  EXPECT_TRUE(client_->Classify(Images(1, 2)).ok());
+  const std::string best_path = serving->path();
+  server_.reset();
+
+  Damage(best_path);
+  StartServer(Options());  // starts all the same: jobs and history are there
+  EXPECT_EQ(client_->GetServingModel().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*client_->Health(inference), Health::NOT_SERVING);
+  EXPECT_EQ(*client_->Health(), Health::SERVING);
+  EXPECT_EQ(client_->ListJobs()->jobs_size(), 1);
 }
 
 }  // namespace

@@ -60,7 +60,10 @@ TEST(JobStoreTest, PersistsJobsEpochsCheckpointsAndServingAcrossReopen) {
     best.valid_accuracy = 0.8;
     ASSERT_TRUE((*store)->SaveCheckpoint({"job-1", "best", "/s/best.ckpt", best, std::nullopt}).ok());
     ASSERT_TRUE((*store)->SaveJob(SampleJob("job-1")).ok());  // sets test accuracy on best
-    ASSERT_TRUE((*store)->SetServingModel({"job-1/best", "/s/best.ckpt"}).ok());
+    ASSERT_TRUE((*store)->RecordPromotion({"job-1/last", "/s/last.ckpt"}).ok());
+    ASSERT_TRUE((*store)->RecordPromotion({"job-1/best", "/s/best.ckpt"}).ok());
+    ASSERT_TRUE((*store)->RecordPromotion({"job-1/last", "/s/last.ckpt"}).ok());
+    ASSERT_TRUE((*store)->RecordPromotion({"job-1/best", "/s/best.ckpt"}).ok());
   }
   auto store = JobStore::Open(path);
   ASSERT_TRUE(store.ok());
@@ -92,10 +95,12 @@ TEST(JobStoreTest, PersistsJobsEpochsCheckpointsAndServingAcrossReopen) {
   EXPECT_DOUBLE_EQ(*(*checkpoints)[0].test_accuracy, 0.8);
   EXPECT_TRUE((*store)->LoadCheckpoints("job-2")->empty());
 
-  auto serving = (*store)->LoadServingModel();
-  ASSERT_TRUE(serving.ok());
-  ASSERT_TRUE(serving->has_value());
-  EXPECT_EQ((*serving)->model_id, "job-1/best");
+  auto promotions = (*store)->LoadPromotions();  // newest first, each model once
+  ASSERT_TRUE(promotions.ok()) << promotions.status();
+  ASSERT_EQ(promotions->size(), 2u);
+  EXPECT_EQ((*promotions)[0].model_id, "job-1/best");
+  EXPECT_EQ((*promotions)[1].model_id, "job-1/last");
+  EXPECT_EQ((*promotions)[1].path, "/s/last.ckpt");
 }
 
 // Runs `sql` on a database of its own, outside the store.
@@ -150,9 +155,10 @@ TEST(JobStoreTest, MigratesADatabaseWrittenBeforeVersioning) {
     auto best = (*store)->CheckpointPath("job-1", "best");
     ASSERT_TRUE(best.ok()) << best.status();
     EXPECT_EQ(*best, "/tmp/fix/state/jobs/job-1/best.ckpt");
-    auto serving = (*store)->LoadServingModel();
-    ASSERT_TRUE(serving.ok() && serving->has_value());
-    EXPECT_EQ((*serving)->model_id, "job-1/best");
+    auto promotions = (*store)->LoadPromotions();
+    ASSERT_TRUE(promotions.ok()) << promotions.status();
+    ASSERT_EQ(promotions->size(), 1u);
+    EXPECT_EQ((*promotions)[0].model_id, "job-1/best");
   }
 }
 
