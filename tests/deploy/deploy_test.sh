@@ -49,6 +49,8 @@ assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
 assert docs["Deployment"]["spec"]["replicas"] == 1
 for probe in ("readinessProbe", "livenessProbe"):
     assert c[probe]["grpc"]["port"] == 50051, probe
+assert c["readinessProbe"]["grpc"]["service"] == "catdog.v1.InferenceService"
+assert "service" not in c["livenessProbe"]["grpc"]
 assert c["lifecycle"]["preStop"]["exec"]["command"]
 grace = float(docs["ConfigMap"]["data"]["CATDOG_SHUTDOWN_GRACE_S"])
 pre_stop = float(c["lifecycle"]["preStop"]["exec"]["command"][-1])
