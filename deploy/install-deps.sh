@@ -11,7 +11,7 @@ BUILD_PKGS=(
   build-essential cmake ninja-build ccache pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libopencv-dev libabsl-dev libspdlog-dev libgtest-dev libgmock-dev
-  libsqlite3-dev libcli11-dev nlohmann-json3-dev
+  libsqlite3-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   python3-yaml
   # bench/: the reference notebook loop and the plain Python server to compare with
   python3-torch python3-torchvision python3-grpcio python3-pil python3-protobuf

@@ -23,7 +23,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EvalMetrics, loss, accuracy, cou
                                                 precision, recall)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelCard, format_version, arch, width,
                                                 class_names, preprocessing, kind, metrics,
-                                                train_config_json, created_at, parameter_count)
+                                                train_config_json, created_at, parameter_count,
+                                                weights_checksum)
 
 // Parses `text` as T; INVALID_ARGUMENT naming `what` on failure.
 template <typename T>

@@ -26,6 +26,10 @@ struct ModelCard {
   std::string train_config_json;
   std::string created_at;  // RFC 3339, UTC
   int64_t parameter_count = 0;
+  // "crc32:<8 hex digits>" over the state dict's tensors (sorted by name,
+  // raw bytes), checked on every load. Empty in checkpoints written before
+  // it existed, which load unchecked.
+  std::string weights_checksum;
 };
 
 std::string ModelCardToJson(const ModelCard& card);

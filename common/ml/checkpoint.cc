@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <sstream>
 
 #include <torch/torch.h>
+#include <zlib.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -30,6 +33,26 @@ c10::Dict<std::string, at::Tensor> StateDict(Vgg16& model) {
   for (const auto& p : model->named_parameters()) dict.insert(p.key(), p.value().detach().cpu());
   for (const auto& b : model->named_buffers()) dict.insert(b.key(), b.value().detach().cpu());
   return dict;
+}
+
+// "crc32:<hex>" over tensors in name order: each name, then the tensor's
+// bytes in logical (contiguous) order, so the memory format does not matter.
+std::string WeightsChecksum(std::vector<std::pair<std::string, at::Tensor>> tensors) {
+  std::sort(tensors.begin(), tensors.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (const auto& [name, tensor] : tensors) {
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(name.data()), static_cast<uInt>(name.size()));
+    const at::Tensor t = tensor.contiguous().cpu();
+    const auto* bytes = static_cast<const Bytef*>(t.data_ptr());
+    for (size_t done = 0, n = t.nbytes(); done < n;) {  // crc32 takes at most 4 GiB a call
+      const size_t chunk = std::min<size_t>(n - done, 1u << 30);
+      crc = crc32(crc, bytes + done, static_cast<uInt>(chunk));
+      done += chunk;
+    }
+  }
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08lx", static_cast<unsigned long>(crc & 0xffffffffUL));
+  return absl::StrCat("crc32:", hex);
 }
 
 // Makes a rename inside `path` durable.
@@ -102,12 +125,25 @@ absl::StatusOr<ModelCard> ReadCard(torch::serialize::InputArchive& archive, cons
 // Copies the archive's state dict into `model`, requiring the same names and
 // shapes in both directions.
 absl::Status CopyStateInto(torch::serialize::InputArchive& archive, Vgg16& model,
-                           const std::string& path) {
+                           const ModelCard& card, const std::string& path) {
   c10::IValue value;
   if (!archive.try_read(kStateKey, value) || !value.isGenericDict()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no state dict in checkpoint"));
   }
   const c10::impl::GenericDict dict = value.toGenericDict();
+  if (!card.weights_checksum.empty()) {
+    std::vector<std::pair<std::string, at::Tensor>> stored;
+    for (const auto& entry : dict) {
+      if (entry.key().isString() && entry.value().isTensor()) {
+        stored.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
+      }
+    }
+    const std::string computed = WeightsChecksum(std::move(stored));
+    if (computed != card.weights_checksum) {
+      return absl::DataLossError(absl::StrCat(path, ": weights damaged (checksum ", computed,
+                                              ", the model card says ", card.weights_checksum, ")"));
+    }
+  }
   std::vector<std::pair<std::string, at::Tensor>> targets;
   for (const auto& p : model->named_parameters()) targets.emplace_back(p.key(), p.value());
   for (const auto& b : model->named_buffers()) targets.emplace_back(b.key(), b.value());
@@ -150,9 +186,14 @@ absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg1
   // process. Our own writes below check every call instead.
   std::ostringstream bytes;
   CATDOG_RETURN_IF_ERROR(TorchCall(absl::StrCat("serialising checkpoint ", path), [&] {
+    const c10::Dict<std::string, at::Tensor> state = StateDict(model);
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const auto& entry : state) tensors.emplace_back(entry.key(), entry.value());
+    ModelCard checked = card;
+    checked.weights_checksum = WeightsChecksum(std::move(tensors));
     torch::serialize::OutputArchive archive;
-    archive.write(kCardKey, c10::IValue(ModelCardToJson(card)));
-    archive.write(kStateKey, c10::IValue(StateDict(model)));
+    archive.write(kCardKey, c10::IValue(ModelCardToJson(checked)));
+    archive.write(kStateKey, c10::IValue(state));
     if (optimizer != nullptr) {
       torch::serialize::OutputArchive optimizer_archive;
       optimizer->save(optimizer_archive);
@@ -191,7 +232,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path, const c
     return absl::InvalidArgumentError(absl::StrCat(path, ": model card: ", s.message()));
   }
   CATDOG_RETURN_IF_ERROR(TorchCall("building model", [&] { loaded.model = Vgg16(options); }));
-  CATDOG_RETURN_IF_ERROR(CopyStateInto(archive, loaded.model, path));
+  CATDOG_RETURN_IF_ERROR(CopyStateInto(archive, loaded.model, loaded.card, path));
   CATDOG_RETURN_IF_ERROR(TorchCall(absl::StrCat("moving model to ", device.str()), [&] {
     loaded.model->to(device);
     loaded.model->eval();
@@ -202,7 +243,8 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path, const c
 absl::Status LoadWeightsInto(const std::string& path, Vgg16& model) {
   torch::serialize::InputArchive archive;
   CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, c10::Device(c10::kCPU)));
-  return CopyStateInto(archive, model, path);
+  CATDOG_ASSIGN_OR_RETURN(const ModelCard card, ReadCard(archive, path));
+  return CopyStateInto(archive, model, card, path);
 }
 
 }  // namespace catdog::common

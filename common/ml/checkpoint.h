@@ -4,8 +4,11 @@
 // fsync, rename, fsync of the folder, so a crash leaves either the old or
 // the new file, never a torn one.
 //
+// The card carries a checksum of the weights, checked on every load.
+//
 // Errors: NOT_FOUND (no file), INVALID_ARGUMENT (corrupt, truncated or not a
-// catdog checkpoint; card and weights disagree), FAILED_PRECONDITION
+// catdog checkpoint; card and weights disagree), DATA_LOSS (the weights'
+// bytes changed since they were written: bit rot), FAILED_PRECONDITION
 // (format version this build cannot read), INTERNAL / RESOURCE_EXHAUSTED on
 // write failures.
 #pragma once

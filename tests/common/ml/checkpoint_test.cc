@@ -101,6 +101,29 @@ TEST_F(CheckpointTest, FullDiskFailsTheWriteAndKeepsThePreviousCheckpoint) {
   EXPECT_TRUE(LoadCheckpoint(path_, c10::Device(c10::kCPU)).ok());
 }
 
+TEST_F(CheckpointTest, BitRotInTheWeightsIsDataLoss) {
+  ASSERT_TRUE(SaveCheckpoint(path_, card_, model_, nullptr).ok());
+  // Find one weight tensor's bytes in the file and flip 256 of them; the zip
+  // structure and the card stay intact.
+  std::string file;
+  {
+    std::ifstream in(path_, std::ios::binary);
+    file.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const at::Tensor weight = model_->named_parameters()["conv_block5.0.weight"].detach().cpu();
+  const std::string needle(static_cast<const char*>(weight.data_ptr()), 64);
+  const size_t at = file.find(needle);
+  ASSERT_NE(at, std::string::npos);
+  for (size_t i = at; i < at + 256; ++i) file[i] = static_cast<char>(file[i] ^ 0xFF);
+  std::ofstream(path_, std::ios::binary | std::ios::trunc) << file;
+
+  EXPECT_TRUE(ReadModelCard(path_).ok());
+  auto loaded = LoadCheckpoint(path_, c10::Device(c10::kCPU));
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss) << loaded.status();
+  Vgg16 other(VggOptions{3, 0.125});
+  EXPECT_EQ(LoadWeightsInto(path_, other).code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_F(CheckpointTest, LeavesNoTemporaryFiles) {
   ASSERT_TRUE(SaveCheckpoint(path_, card_, model_, nullptr).ok());
   ASSERT_TRUE(SaveCheckpoint(path_, card_, model_, nullptr).ok());  // overwrite
