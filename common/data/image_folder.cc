@@ -7,8 +7,10 @@
 #include <system_error>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/data/random.h"
+#include "common/data/utf8.h"
 
 namespace catdog::common {
 namespace fs = std::filesystem;
@@ -37,7 +39,14 @@ absl::StatusOr<ImageFolder> ScanImageFolder(const std::string& root) {
   folder.root = root;
   for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
     const std::string name = entry.path().filename().string();
-    if (!name.empty() && name[0] != '.' && entry.is_directory(ec)) folder.classes.push_back(name);
+    if (name.empty() || name[0] == '.' || !entry.is_directory(ec)) continue;
+    // Class names travel in every job record and prediction; protobuf
+    // refuses strings that are not UTF-8.
+    if (!IsValidUtf8(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("class folder name \"", absl::CHexEscape(name),
+                                                     "\" in ", root, " is not valid UTF-8; rename it"));
+    }
+    folder.classes.push_back(name);
   }
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot list ", root, ": ", ec.message()));
   std::sort(folder.classes.begin(), folder.classes.end());

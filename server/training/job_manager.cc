@@ -1,6 +1,11 @@
 #include "server/training/job_manager.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -17,6 +22,14 @@ namespace {
 constexpr const char* kJobPrefix = "job-";
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+absl::StatusOr<struct stat> Stat(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  return st;
+}
 
 // Fills the server-side parts of a job's config: resolved dataset paths,
 // output folders and the thread default.
@@ -35,6 +48,12 @@ absl::Status ResolveSpec(const JobManagerOptions& options, const std::string& id
   return absl::OkStatus();
 }
 
+bool JobFilesExist(const JobManagerOptions& options, const std::string& id) {
+  std::error_code ec;
+  return std::filesystem::exists(absl::StrCat(options.state_dir, "/jobs/", id), ec) ||
+         std::filesystem::exists(absl::StrCat(options.state_dir, "/tensorboard/", id), ec);
+}
+
 }  // namespace
 
 // Runs on the job's worker thread: records each event in the store, the
@@ -47,9 +66,16 @@ class JobManager::Observer : public common::TrainingObserver {
   void OnProgress(const common::Progress& p) override { m_->hub_->Publish(id_, p); }
 
   void OnEpochEnd(const common::EpochMetrics& metrics) override {
-    if (absl::Status s = m_->store_->AppendEpoch(id_, metrics); !s.ok()) {
+    // A state dir deleted or replaced under a running job would swallow its
+    // records and let a second catdogd take the dir: stop the job instead.
+    if (absl::Status here = m_->CheckStateDir(); !here.ok()) {
+      m_->FailRunning(job_, std::string(here.message()));
+      return;
+    }
+    if (absl::Status s = m_->store_->AppendEpoch(id_, metrics, checkpoints_); !s.ok()) {
       spdlog::warn("[{}] could not store epoch {}: {}", id_, metrics.epoch, s);
     }
+    checkpoints_.clear();
     common::JobInfo snapshot;
     {
       absl::MutexLock lock(&m_->mu_);
@@ -70,10 +96,8 @@ class JobManager::Observer : public common::TrainingObserver {
 
   void OnCheckpoint(common::CheckpointKind kind, const std::string& path,
                     const common::EpochMetrics& metrics) override {
-    common::CheckpointInfo c{id_, common::CheckpointKindName(kind), path, metrics, std::nullopt};
-    if (absl::Status s = m_->store_->SaveCheckpoint(c); !s.ok()) {
-      spdlog::warn("[{}] could not record checkpoint {}: {}", id_, path, s);
-    }
+    // Recorded with the epoch's metrics in OnEpochEnd, which follows.
+    checkpoints_.push_back({id_, common::CheckpointKindName(kind), path, metrics, std::nullopt});
   }
 
   void OnTestEvaluation(common::CheckpointKind kind, const common::EvalMetrics& metrics) override {
@@ -91,6 +115,7 @@ class JobManager::Observer : public common::TrainingObserver {
   JobManager* const m_;
   Job* const job_;
   const std::string id_;
+  std::vector<common::CheckpointInfo> checkpoints_;  // written since the last epoch row
 };
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerOptions& options,
@@ -101,6 +126,9 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerO
     return absl::InvalidArgumentError("the job manager needs a store, a hub and a training run factory");
   }
   std::unique_ptr<JobManager> manager(new JobManager(options, std::move(deps)));
+  CATDOG_ASSIGN_OR_RETURN(const struct stat state_dir, Stat(options.state_dir));
+  manager->state_dir_id_ = {state_dir.st_dev, state_dir.st_ino};
+  manager->RemoveStaleTemporaryFiles();
   CATDOG_RETURN_IF_ERROR(manager->Restore());
   for (int i = 0; i < options.max_concurrent_jobs; ++i) {
     manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
@@ -109,6 +137,38 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerO
 }
 
 JobManager::~JobManager() { Shutdown(); }
+
+absl::Status JobManager::CheckStateDir() const {
+  absl::StatusOr<struct stat> now = Stat(options_.state_dir);
+  if (now.ok() && now->st_dev == state_dir_id_.device && now->st_ino == state_dir_id_.inode) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "the state dir ", options_.state_dir,
+      " was removed or replaced while catdogd ran; stop this catdogd and check the folder"));
+}
+
+void JobManager::FailRunning(Job* job, const std::string& why) {
+  absl::MutexLock lock(&mu_);
+  job->failure = why;
+  job->stop.RequestStop();
+}
+
+void JobManager::RemoveStaleTemporaryFiles() const {
+  // Checkpoints are written as NAME.tmp.PID and renamed; a process killed in
+  // between leaves the temporary file. No job runs yet, so all are stale.
+  std::error_code ec;
+  const std::filesystem::path jobs = std::filesystem::path(options_.state_dir) / "jobs";
+  for (auto it = std::filesystem::recursive_directory_iterator(jobs, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it->is_regular_file(ec) && name.find(".ckpt.tmp.") != std::string::npos) {
+      std::error_code removed;
+      std::filesystem::remove(it->path(), removed);
+      spdlog::info("removed {}, left by an interrupted checkpoint write", it->path().string());
+    }
+  }
+}
 
 void JobManager::Persist(const common::JobInfo& snapshot) {
   if (absl::Status s = store_->SaveJob(snapshot); !s.ok()) {
@@ -180,7 +240,11 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "job queue full (", queue_.size(), " jobs waiting); cancel one or retry later"));
     }
-    id = absl::StrCat(kJobPrefix, next_number_++);
+    // A folder left by a job the store no longer knows (a lost or replaced
+    // catdog.db) keeps its number: a new job never writes into it.
+    do {
+      id = absl::StrCat(kJobPrefix, next_number_++);
+    } while (JobFilesExist(options_, id));
   }
   CATDOG_RETURN_IF_ERROR(ResolveSpec(options_, id, spec));
   // Indexes the dataset (a directory walk): done here, unlocked, so a bad
@@ -320,6 +384,10 @@ void JobManager::RunJob(Job* job) {
   }
   Persist(snapshot);
   hub_->Publish(snapshot.id, common::StateChange{common::JobState::kRunning, ""});
+  if (absl::Status here = CheckStateDir(); !here.ok()) {
+    Finish(job, common::JobState::kFailed, std::string(here.message()));
+    return;
+  }
   spdlog::info("[{}] running", snapshot.id);
 
   Observer observer(this, job);
@@ -337,9 +405,15 @@ void JobManager::RunJob(Job* job) {
   }
   if (result.status().code() == absl::StatusCode::kCancelled) {
     bool cancelled;
+    std::string failure;
     {
       absl::MutexLock lock(&mu_);
       cancelled = job->cancel_requested;
+      failure = job->failure;
+    }
+    if (!failure.empty()) {
+      Finish(job, common::JobState::kFailed, failure);
+      return;
     }
     Finish(job, cancelled ? common::JobState::kCancelled : common::JobState::kInterrupted,
            cancelled ? "" : "the server shut down while this job ran");

@@ -10,6 +10,8 @@
 // down).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -85,12 +87,24 @@ class JobManager {
     std::unique_ptr<common::TrainingRun> run;  // until the run ends
     common::StopToken stop;
     bool cancel_requested = false;
+    std::string failure;  // set when the manager stopped the run as failed
+  };
+  // The state dir's identity, taken at Create.
+  struct DirId {
+    dev_t device = 0;
+    ino_t inode = 0;
   };
   class Observer;
 
   JobManager(const JobManagerOptions& options, JobManagerDeps deps)
       : options_(options), deps_(std::move(deps)), store_(deps_.store), hub_(deps_.hub) {}
   absl::Status Restore() ABSL_LOCKS_EXCLUDED(mu_);
+  // FAILED_PRECONDITION when the state dir is gone or is another folder now.
+  absl::Status CheckStateDir() const;
+  // Stops a running job; it ends FAILED with `why`.
+  void FailRunning(Job* job, const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes temporary checkpoint files a killed process left behind.
+  void RemoveStaleTemporaryFiles() const;
   void WorkerLoop() ABSL_LOCKS_EXCLUDED(mu_);
   void RunJob(Job* job) ABSL_LOCKS_EXCLUDED(mu_);
   // Sets a terminal state, persists it, publishes it and closes the log.
@@ -103,6 +117,7 @@ class JobManager {
   const JobManagerDeps deps_;
   JobStore* const store_;
   EventHub* const hub_;
+  DirId state_dir_id_;  // set in Create, then constant
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);

@@ -255,39 +255,45 @@ absl::Status JobStore::SaveJob(const common::JobInfo& job) {
   return ExecLocked("COMMIT;");
 }
 
-absl::Status JobStore::AppendEpoch(const std::string& job_id, const common::EpochMetrics& m) {
+absl::Status JobStore::AppendEpoch(const std::string& job_id, const common::EpochMetrics& m,
+                                  const std::vector<common::CheckpointInfo>& checkpoints) {
   absl::MutexLock lock(&mu_);
-  Statement st(db_,
-               "INSERT OR REPLACE INTO epochs(job_id, epoch, train_loss, valid_loss, valid_accuracy, "
-               "learning_rate, early_stop_trigger, seconds, images_per_second, data_wait_seconds, "
-               "is_best) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
-  return st.Bind(1, job_id)
-      .Bind(2, m.epoch)
-      .Bind(3, m.train_loss)
-      .Bind(4, m.valid_loss)
-      .Bind(5, m.valid_accuracy)
-      .Bind(6, m.learning_rate)
-      .Bind(7, m.early_stop_trigger)
-      .Bind(8, m.seconds)
-      .Bind(9, m.train_images_per_second)
-      .Bind(10, m.data_wait_seconds)
-      .Bind(11, static_cast<int64_t>(m.is_best))
-      .Run();
-}
-
-absl::Status JobStore::SaveCheckpoint(const common::CheckpointInfo& c) {
-  absl::MutexLock lock(&mu_);
-  Statement st(db_,
-               "INSERT OR REPLACE INTO checkpoints(job_id, kind, path, epoch, valid_loss, "
-               "valid_accuracy, test_accuracy) VALUES(?1,?2,?3,?4,?5,?6,?7)");
-  st.Bind(1, c.job_id).Bind(2, c.kind).Bind(3, c.path).Bind(4, c.metrics.epoch)
-      .Bind(5, c.metrics.valid_loss).Bind(6, c.metrics.valid_accuracy);
-  if (c.test_accuracy) {
-    st.Bind(7, *c.test_accuracy);
-  } else {
-    st.BindNull(7);
+  if (absl::Status s = ExecLocked("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  Statement epoch(db_,
+                  "INSERT OR REPLACE INTO epochs(job_id, epoch, train_loss, valid_loss, valid_accuracy, "
+                  "learning_rate, early_stop_trigger, seconds, images_per_second, data_wait_seconds, "
+                  "is_best) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+  absl::Status s = epoch.Bind(1, job_id)
+                       .Bind(2, m.epoch)
+                       .Bind(3, m.train_loss)
+                       .Bind(4, m.valid_loss)
+                       .Bind(5, m.valid_accuracy)
+                       .Bind(6, m.learning_rate)
+                       .Bind(7, m.early_stop_trigger)
+                       .Bind(8, m.seconds)
+                       .Bind(9, m.train_images_per_second)
+                       .Bind(10, m.data_wait_seconds)
+                       .Bind(11, static_cast<int64_t>(m.is_best))
+                       .Run();
+  for (const common::CheckpointInfo& c : checkpoints) {
+    if (!s.ok()) break;
+    Statement st(db_,
+                 "INSERT OR REPLACE INTO checkpoints(job_id, kind, path, epoch, valid_loss, "
+                 "valid_accuracy, test_accuracy) VALUES(?1,?2,?3,?4,?5,?6,?7)");
+    st.Bind(1, c.job_id).Bind(2, c.kind).Bind(3, c.path).Bind(4, c.metrics.epoch)
+        .Bind(5, c.metrics.valid_loss).Bind(6, c.metrics.valid_accuracy);
+    if (c.test_accuracy) {
+      st.Bind(7, *c.test_accuracy);
+    } else {
+      st.BindNull(7);
+    }
+    s = st.Run();
   }
-  return st.Run();
+  if (!s.ok()) {
+    ExecLocked("ROLLBACK;").IgnoreError();  // the original error is the one to report
+    return s;
+  }
+  return ExecLocked("COMMIT;");
 }
 
 absl::Status JobStore::RecordPromotion(const ServingRecord& serving) {

@@ -46,9 +46,10 @@ class JobStore {
 
   // Inserts or replaces the job row and its test evaluations.
   absl::Status SaveJob(const common::JobInfo& job) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status AppendEpoch(const std::string& job_id, const common::EpochMetrics& metrics)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status SaveCheckpoint(const common::CheckpointInfo& checkpoint) ABSL_LOCKS_EXCLUDED(mu_);
+  // One epoch's metrics and the checkpoints written for it, in one
+  // transaction: the checkpoint list never shows an epoch the history lacks.
+  absl::Status AppendEpoch(const std::string& job_id, const common::EpochMetrics& metrics,
+                           const std::vector<common::CheckpointInfo>& checkpoints) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends a promotion to the serving history.
   absl::Status RecordPromotion(const ServingRecord& serving) ABSL_LOCKS_EXCLUDED(mu_);
 

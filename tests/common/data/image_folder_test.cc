@@ -1,10 +1,13 @@
 #include "common/data/image_folder.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
+#include "common/data/utf8.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::common {
@@ -67,6 +70,27 @@ TEST(ScanImageFolderTest, ClassWithoutImagesIsInvalidArgumentNamingIt) {
   auto folder = ScanImageFolder(dir.path());
   EXPECT_EQ(folder.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(folder.status().message().find("dog"), std::string::npos);
+}
+
+TEST(ScanImageFolderTest, ClassNameThatIsNotUtf8IsInvalidArgument) {
+  TempDir dir;
+  WriteFile(dir.Sub("cat/a.jpg"), "x");
+  WriteFile(dir.Sub("d\xF6g/b.jpg"), "x");  // Latin-1 "dög"
+  auto folder = ScanImageFolder(dir.path());
+  EXPECT_EQ(folder.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(folder.status().message().find("d\\xf6g"), std::string::npos) << folder.status();
+  WriteFile(dir.Sub("d\xC3\xB6g2/b.jpg"), "x");  // UTF-8 "dög2" is fine
+  std::filesystem::remove_all(dir.Sub("d\xF6g"));
+  EXPECT_TRUE(ScanImageFolder(dir.path()).ok());
+}
+
+TEST(Utf8Test, AcceptsWellFormedAndRefusesTheRest) {
+  for (const char* ok : {"", "cat", "d\xC3\xB6g", "\xE2\x82\xAC", "\xF0\x9F\x90\x88"}) {
+    EXPECT_TRUE(IsValidUtf8(ok)) << ok;
+  }
+  for (const char* bad : {"\xF6", "\xC3", "\xC0\x80", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\x80"}) {
+    EXPECT_FALSE(IsValidUtf8(bad)) << absl::CHexEscape(bad);
+  }
 }
 
 TEST(StratifiedSplitTest, MatchesReferenceCounts) {

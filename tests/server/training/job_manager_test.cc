@@ -4,6 +4,7 @@
 #include "server/training/job_manager.h"
 
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -36,6 +37,7 @@ class FakeRun final : public common::TrainingRun {
     common::TrainingResult result;
     result.best_checkpoint = config_.output_dir + "/best.ckpt";
     for (int e = 1; e <= script_.epochs; ++e) {
+      if (stop != nullptr && stop->stop_requested()) return absl::CancelledError("stopped");
       common::EpochMetrics m;
       m.epoch = e;
       m.valid_accuracy = 0.5 + 0.1 * e;
@@ -177,6 +179,44 @@ TEST_F(JobManagerTest, BadRequestsFailBeforeAnythingIsQueued) {
   EXPECT_EQ(jobs_->Start(spec).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(jobs_->List({}).empty());
   EXPECT_EQ(jobs_->ListCheckpoints("job-1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobManagerTest, StateDirReplacedUnderARunningJobFailsIt) {
+  absl::Notification hold, started;
+  script_.hold = &hold;
+  script_.started = &started;
+  script_.epochs = 3;
+  StartManager();
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok());
+  started.WaitForNotification();
+  std::filesystem::rename(dir_.Sub("state"), dir_.Sub("state.moved"));
+  std::filesystem::create_directories(dir_.Sub("state"));  // someone else's now
+  hold.Notify();
+  const common::JobInfo done = WaitForEnd(job->id);
+  EXPECT_EQ(done.state, common::JobState::kFailed);
+  EXPECT_NE(done.error.find("was removed or replaced"), std::string::npos) << done.error;
+  EXPECT_EQ(done.epochs_completed, 0);
+}
+
+TEST_F(JobManagerTest, NewJobsNeverReuseAnExistingJobFolder) {
+  // A lost catdog.db: the store starts empty, job-1's files are still there.
+  std::filesystem::create_directories(dir_.Sub("state/jobs/job-1"));
+  std::filesystem::create_directories(dir_.Sub("state/tensorboard/job-2"));
+  StartManager();
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->id, "job-3");
+  WaitForEnd(job->id);
+}
+
+TEST_F(JobManagerTest, StaleTemporaryCheckpointFilesAreRemovedAtStart) {
+  std::filesystem::create_directories(dir_.Sub("state/jobs/job-1"));
+  std::ofstream(dir_.Sub("state/jobs/job-1/best.ckpt.tmp.4242")) << "half a checkpoint";
+  std::ofstream(dir_.Sub("state/jobs/job-1/best.ckpt")) << "a whole one";
+  StartManager();
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("state/jobs/job-1/best.ckpt.tmp.4242")));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("state/jobs/job-1/best.ckpt")));
 }
 
 TEST_F(JobManagerTest, RestartInterruptsRunningJobsRequeuesQueuedOnesAndContinuesNumbering) {

@@ -53,12 +53,10 @@ TEST(JobStoreTest, PersistsJobsEpochsCheckpointsAndServingAcrossReopen) {
       m.epoch = e;
       m.valid_accuracy = 0.5 + 0.1 * e;
       m.is_best = e == 3;
-      ASSERT_TRUE((*store)->AppendEpoch("job-1", m).ok());
+      std::vector<common::CheckpointInfo> checkpoints;
+      if (m.is_best) checkpoints.push_back({"job-1", "best", "/s/best.ckpt", m, std::nullopt});
+      ASSERT_TRUE((*store)->AppendEpoch("job-1", m, checkpoints).ok());
     }
-    common::EpochMetrics best;
-    best.epoch = 3;
-    best.valid_accuracy = 0.8;
-    ASSERT_TRUE((*store)->SaveCheckpoint({"job-1", "best", "/s/best.ckpt", best, std::nullopt}).ok());
     ASSERT_TRUE((*store)->SaveJob(SampleJob("job-1")).ok());  // sets test accuracy on best
     ASSERT_TRUE((*store)->RecordPromotion({"job-1/last", "/s/last.ckpt"}).ok());
     ASSERT_TRUE((*store)->RecordPromotion({"job-1/best", "/s/best.ckpt"}).ok());
@@ -92,7 +90,8 @@ TEST(JobStoreTest, PersistsJobsEpochsCheckpointsAndServingAcrossReopen) {
   ASSERT_EQ(checkpoints->size(), 1u);
   EXPECT_EQ((*checkpoints)[0].path, "/s/best.ckpt");
   ASSERT_TRUE((*checkpoints)[0].test_accuracy.has_value());
-  EXPECT_DOUBLE_EQ(*(*checkpoints)[0].test_accuracy, 0.8);
+  EXPECT_DOUBLE_EQ(*(*checkpoints)[0].test_accuracy, 0.8);  // from SampleJob's test evaluation
+  EXPECT_EQ((*checkpoints)[0].metrics.epoch, 3);
   EXPECT_TRUE((*store)->LoadCheckpoints("job-2")->empty());
 
   auto promotions = (*store)->LoadPromotions();  // newest first, each model once
