@@ -15,6 +15,10 @@ ModelId ModelId::Checkpoint(std::string job_id, std::string kind) {
 ModelId ModelId::File(std::string path) { return ModelId("", "", std::move(path)); }
 
 absl::StatusOr<ModelId> ModelId::Parse(absl::string_view text) {
+  constexpr size_t kMaxBytes = 4096;  // a path, at most
+  if (text.size() > kMaxBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("model id of ", text.size(), " bytes; at most ", kMaxBytes));
+  }
   if (absl::StartsWith(text, kFilePrefix)) {
     absl::string_view path = text.substr(kFilePrefix.size());
     if (!path.empty()) return File(std::string(path));

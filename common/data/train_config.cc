@@ -66,7 +66,10 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
   if (c.threads < 0 || c.threads > 1024) return Bad("threads", "must be in [0, 1024]");
   if (c.loader_workers < 1 || c.loader_workers > 64) return Bad("loader_workers", "must be in [1, 64]");
   if (c.prefetch_batches < 1 || c.prefetch_batches > 256) return Bad("prefetch_batches", "must be in [1, 256]");
-  if (c.cache_budget_mb < 0) return Bad("cache_budget_mb", "must be >= 0");
+  // The budget is compared in bytes: keep MiB << 20 inside int64.
+  if (c.cache_budget_mb < 0 || c.cache_budget_mb > (int64_t{1} << 40)) {
+    return Bad("cache_budget_mb", "must be in [0, 2^40] MiB");
+  }
   if (c.progress_interval < 0) return Bad("progress_interval", "must be >= 0");
   if (c.output_dir.empty()) return Bad("output_dir", "is required");
   return absl::OkStatus();

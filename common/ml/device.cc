@@ -11,6 +11,7 @@
 #include <torch/utils.h>
 #include <ATen/Context.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace catdog::common {
@@ -21,12 +22,8 @@ absl::StatusOr<c10::Device> ResolveDevice(const std::string& requested) {
   if (requested == "cpu") return c10::Device(c10::kCPU);
   if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
     int index = 0;
-    if (requested.size() > 5) {
-      try {
-        index = std::stoi(requested.substr(5));
-      } catch (const std::exception&) {
-        return absl::InvalidArgumentError(absl::StrCat("bad device '", requested, "'"));
-      }
+    if (requested.size() > 5 && !absl::SimpleAtoi(requested.substr(5), &index)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad device '", requested, "' (auto, cpu, cuda or cuda:N)"));
     }
     const auto count = static_cast<int>(torch::cuda::device_count());
     if (!has_cuda || index < 0 || index >= count) {

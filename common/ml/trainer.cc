@@ -5,13 +5,13 @@
 #include <ctime>
 
 #include <spdlog/spdlog.h>
-
-#include "common/data/log_format.h"
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/data/image_io.h"
+#include "common/data/log_format.h"
 #include "common/data/status_macros.h"
 #include "common/ml/batch_loader.h"
 #include "common/ml/checkpoint.h"
@@ -158,6 +158,34 @@ absl::Status WriteScalars(TensorBoardWriter* tb, const EpochMetrics& m) {
   return tb->Flush();
 }
 
+// INVALID_ARGUMENT when none of the first few files of some class decodes:
+// a folder of files that are not images (or all corrupt) fails the request
+// instead of the job. Undecodable files among good ones are skipped later.
+absl::Status CheckEveryClassDecodes(const ImageFolder& folder, int image_size) {
+  constexpr int kTries = 8;
+  std::vector<int> tried(folder.classes.size(), 0);
+  std::vector<bool> decoded(folder.classes.size(), false);
+  std::vector<std::string> first_error(folder.classes.size());
+  for (const Sample& sample : folder.samples) {
+    const auto label = static_cast<size_t>(sample.label);
+    if (decoded[label] || tried[label] >= kTries) continue;
+    ++tried[label];
+    absl::StatusOr<cv::Mat> image = ReadImageFile(sample.path, image_size);
+    if (image.ok()) {
+      decoded[label] = true;
+    } else if (first_error[label].empty()) {
+      first_error[label] = std::string(image.status().message());
+    }
+  }
+  for (size_t c = 0; c < folder.classes.size(); ++c) {
+    if (decoded[c]) continue;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "none of the first ", tried[c], " files of class '", folder.classes[c], "' in ", folder.root,
+        " is a decodable image (", first_error[c], ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string Trainer::BestCheckpointPath(const TrainConfig& config) {
@@ -169,7 +197,13 @@ std::string Trainer::LastCheckpointPath(const TrainConfig& config) {
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config) {
   CATDOG_RETURN_IF_ERROR(ValidateTrainConfig(config));
+  // What Run() would refuse, refused now: a job fails its request, not
+  // minutes later.
+  CATDOG_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(config.device));
+  CATDOG_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(config.precision));
+  CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
   CATDOG_ASSIGN_OR_RETURN(ImageFolder dataset, ScanImageFolder(config.dataset_root));
+  CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(dataset, config.preprocessing.image_size));
   std::optional<ImageFolder> test;
   if (!config.test_root.empty()) {
     CATDOG_ASSIGN_OR_RETURN(test, ScanImageFolder(config.test_root));
@@ -177,6 +211,7 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
       return absl::InvalidArgumentError(absl::StrCat(
           "test root ", config.test_root, " has different class folders than ", config.dataset_root));
     }
+    CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(*test, config.preprocessing.image_size));
   }
   SplitResult split = StratifiedSplit(dataset.samples, static_cast<int>(dataset.classes.size()),
                                       config.valid_fraction, config.split_seed);

@@ -48,6 +48,17 @@ absl::Status ResolveSpec(const JobManagerOptions& options, const std::string& id
   return absl::OkStatus();
 }
 
+// Job ids are ours ("job-N"); a longer one is no job, and is not echoed.
+constexpr size_t kMaxJobIdBytes = 64;
+
+absl::Status NoSuchJob(const std::string& id) {
+  if (id.size() > kMaxJobIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("job id of ", id.size(), " bytes; ids are at most ",
+                                                   kMaxJobIdBytes));
+  }
+  return absl::NotFoundError(absl::StrCat("no job ", id));
+}
+
 bool JobFilesExist(const JobManagerOptions& options, const std::string& id) {
   std::error_code ec;
   return std::filesystem::exists(absl::StrCat(options.state_dir, "/jobs/", id), ec) ||
@@ -281,7 +292,7 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
 absl::StatusOr<common::JobInfo> JobManager::Get(const std::string& id) const {
   absl::MutexLock lock(&mu_);
   const Job* job = FindLocked(id);
-  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
+  if (job == nullptr) return NoSuchJob(id);
   return job->info;
 }
 
@@ -308,7 +319,7 @@ absl::StatusOr<std::vector<common::CheckpointInfo>> JobManager::ListCheckpoints(
     const std::string& job_id) const {
   if (!job_id.empty()) {
     absl::MutexLock lock(&mu_);
-    if (FindLocked(job_id) == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+    if (FindLocked(job_id) == nullptr) return NoSuchJob(job_id);
   }
   return store_->LoadCheckpoints(job_id);
 }
@@ -318,7 +329,7 @@ absl::StatusOr<common::JobInfo> JobManager::Cancel(const std::string& id) {
   {
     absl::MutexLock lock(&mu_);
     Job* job = FindLocked(id);
-    if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", id));
+    if (job == nullptr) return NoSuchJob(id);
     switch (job->info.state) {
       case common::JobState::kRunning:
         job->cancel_requested = true;

@@ -27,6 +27,10 @@ TEST(ModelIdTest, RefusesAnythingElse) {
   for (const char* text : {"", "nonsense", "job-3", "job-3/", "/best", "job-3/middle", "file:"}) {
     EXPECT_EQ(ModelId::Parse(text).status().code(), absl::StatusCode::kInvalidArgument) << text;
   }
+  const std::string huge = "file:" + std::string(5000, 'x');
+  const absl::Status too_long = ModelId::Parse(huge).status();
+  EXPECT_EQ(too_long.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(too_long.message().size(), 200u) << "the id is not echoed";
 }
 
 }  // namespace

@@ -163,6 +163,9 @@ TEST_F(JobManagerTest, CancelStopsTheRunningJobAndDropsTheQueuedOne) {
   EXPECT_EQ(WaitForEnd(running->id).state, common::JobState::kCancelled);
   EXPECT_EQ(jobs_->Cancel(running->id).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(jobs_->Cancel("job-99").status().code(), absl::StatusCode::kNotFound);
+  const absl::Status huge = jobs_->Get(std::string(100000, 'j')).status();
+  EXPECT_EQ(huge.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(huge.message().size(), 200u) << "the id is not echoed";
 }
 
 TEST_F(JobManagerTest, BadRequestsFailBeforeAnythingIsQueued) {
