@@ -4,6 +4,8 @@
 // exit code 0.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -50,6 +52,10 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_MAX_REQUEST_MB")->capture_default_str()->check(CLI::Range(1, 2047));
   app.add_option("--max-images-per-request", o.max_images_per_request, "images in one Classify call at most")
       ->envname("CATDOG_MAX_IMAGES_PER_REQUEST")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--max-image-pixels", o.max_image_pixels, "largest image (width x height, read from its header) decoded; larger ones fail alone")
+      ->envname("CATDOG_MAX_IMAGE_PIXELS")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--max-pending-requests", o.max_pending_requests, "Classify requests waiting to be decoded (more -> RESOURCE_EXHAUSTED)")
+      ->envname("CATDOG_MAX_PENDING_REQUESTS")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--serve-checkpoint", o.serve_checkpoint, "checkpoint file to serve at start")
       ->envname("CATDOG_SERVE_CHECKPOINT");
   app.add_option("--shutdown-grace-s", shutdown_grace_s, "how long in-flight requests may take at shutdown")
@@ -62,6 +68,9 @@ int main(int argc, char** argv) {
   o.shutdown_grace = absl::Seconds(shutdown_grace_s);
   o.serving_precision = *catdog::common::ParsePrecision(serving_precision);  // checked above
 
+  // OpenCV's own pixel cap, read at its first decode, bounds the formats
+  // whose headers catdog does not parse (TIFF) to the same limit.
+  ::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", std::to_string(o.max_image_pixels).c_str(), /*overwrite=*/0);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
 

@@ -94,6 +94,8 @@ absl::Status Server::Start() {
   serving.batcher.max_queue_size = options_.max_queued_images;
   serving.batcher.predict = hooks_.predict;
   serving.max_images_per_request = options_.max_images_per_request;
+  serving.max_image_pixels = options_.max_image_pixels;
+  serving.max_pending_requests = options_.max_pending_requests;
   serving.resolve = [store = store_.get()](const api::ModelId& id) {
     return store->CheckpointPath(id.job_id(), id.kind());
   };

@@ -54,6 +54,8 @@ struct ServerOptions {
   int max_queued_images = 1024;
   int max_request_mb = 64;
   int max_images_per_request = 256;
+  int64_t max_image_pixels = 50'000'000;  // from the header, before decoding
+  int max_pending_requests = 256;         // accepted, waiting to be decoded
   std::string serve_checkpoint;  // optional checkpoint to serve at start
   absl::Duration shutdown_grace = absl::Seconds(30);  // for in-flight RPCs
 };

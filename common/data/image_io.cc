@@ -1,6 +1,8 @@
 #include "common/data/image_io.h"
 
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -83,6 +85,75 @@ std::optional<std::pair<int, int>> JpegSize(std::string_view d) {
     pos += 2 + length;
   }
   return std::nullopt;
+}
+
+namespace {
+
+uint32_t Be32(std::string_view d, size_t i) {
+  return (static_cast<uint32_t>(static_cast<unsigned char>(d[i])) << 24) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(d[i + 1])) << 16) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(d[i + 2])) << 8) |
+         static_cast<uint32_t>(static_cast<unsigned char>(d[i + 3]));
+}
+uint32_t Le32(std::string_view d, size_t i) {
+  return static_cast<uint32_t>(static_cast<unsigned char>(d[i])) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(d[i + 1])) << 8) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(d[i + 2])) << 16) |
+         (static_cast<uint32_t>(static_cast<unsigned char>(d[i + 3])) << 24);
+}
+uint32_t Le24(std::string_view d, size_t i) { return Le32(d, i) & 0xFFFFFF; }  // d[i + 3] exists
+
+std::optional<std::pair<int64_t, int64_t>> WebpSize(std::string_view d) {
+  if (d.size() < 31 || d.substr(0, 4) != "RIFF" || d.substr(8, 4) != "WEBP") return std::nullopt;
+  const std::string_view chunk = d.substr(12, 4);
+  if (chunk == "VP8X") return std::make_pair(int64_t{Le24(d, 24)} + 1, int64_t{Le24(d, 27)} + 1);
+  if (chunk == "VP8L") {  // 14-bit width - 1 and height - 1 after the 0x2f signature
+    const uint32_t bits = Le32(d, 21);
+    return std::make_pair(int64_t{(bits & 0x3FFF) + 1}, int64_t{((bits >> 14) & 0x3FFF) + 1});
+  }
+  if (chunk == "VP8 ") {  // key frame: start code, then 14-bit width and height
+    const uint32_t w = Le32(d, 26) & 0x3FFF, h = (Le32(d, 26) >> 16) & 0x3FFF;
+    return std::make_pair(int64_t{w}, int64_t{h});
+  }
+  return std::nullopt;
+}
+
+// "P5" / "P6" and friends: magic, then width and height as decimal text.
+std::optional<std::pair<int64_t, int64_t>> PnmSize(std::string_view d) {
+  if (d.size() < 2 || d[0] != 'P' || d[1] < '1' || d[1] > '6') return std::nullopt;
+  int64_t values[2];
+  size_t pos = 2;
+  for (int64_t& v : values) {
+    while (pos < d.size() && (std::isspace(static_cast<unsigned char>(d[pos])) || d[pos] == '#')) {
+      if (d[pos] == '#') {
+        while (pos < d.size() && d[pos] != '\n') ++pos;
+      } else {
+        ++pos;
+      }
+    }
+    if (pos >= d.size() || !std::isdigit(static_cast<unsigned char>(d[pos]))) return std::nullopt;
+    v = 0;
+    while (pos < d.size() && std::isdigit(static_cast<unsigned char>(d[pos])) && v < (int64_t{1} << 40)) {
+      v = v * 10 + (d[pos++] - '0');
+    }
+  }
+  return std::make_pair(values[0], values[1]);
+}
+
+}  // namespace
+
+std::optional<std::pair<int64_t, int64_t>> ImageSize(std::string_view d) {
+  if (auto jpeg = JpegSize(d)) return std::make_pair(int64_t{jpeg->first}, int64_t{jpeg->second});
+  if (d.size() >= 24 && d.substr(0, 8) == "\x89PNG\r\n\x1a\n" && d.substr(12, 4) == "IHDR") {
+    return std::make_pair(int64_t{Be32(d, 16)}, int64_t{Be32(d, 20)});
+  }
+  if (d.size() >= 26 && d.substr(0, 2) == "BM") {  // BITMAPINFOHEADER; a negative height is top-down
+    const int64_t width = static_cast<int32_t>(Le32(d, 18));
+    const int64_t height = static_cast<int32_t>(Le32(d, 22));
+    return std::make_pair(width, std::abs(height));
+  }
+  if (auto webp = WebpSize(d)) return webp;
+  return PnmSize(d);
 }
 
 absl::StatusOr<cv::Mat> DecodeImageAtLeast(std::string_view encoded, int min_side) {

@@ -5,6 +5,7 @@
 // image OpenCV can decode; NOT_FOUND / PERMISSION_DENIED for unreadable files.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,6 +28,10 @@ absl::StatusOr<cv::Mat> DecodeImageAtLeast(std::string_view encoded, int min_sid
 
 // Width and height from a JPEG's frame header; nullopt for other data.
 std::optional<std::pair<int, int>> JpegSize(std::string_view encoded);
+
+// Width and height from the header of a JPEG, PNG, WebP, BMP or PPM/PGM
+// image, without decoding any pixel; nullopt for other or truncated data.
+std::optional<std::pair<int64_t, int64_t>> ImageSize(std::string_view encoded);
 
 // Reads a whole file into memory.
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path);

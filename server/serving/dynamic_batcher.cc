@@ -139,6 +139,11 @@ void DynamicBatcher::Loop() {
   }
 }
 
+bool DynamicBatcher::HasRoomFor(size_t items) const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size() + items <= static_cast<size_t>(options_.max_queue_size);
+}
+
 BatcherStats DynamicBatcher::stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;

@@ -76,6 +76,8 @@ class DynamicBatcher {
 
   // Queues all items or none.
   absl::Status Enqueue(std::vector<InferenceItem> items) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether `items` more would fit in the queue now (Enqueue decides).
+  bool HasRoomFor(size_t items) const ABSL_LOCKS_EXCLUDED(mu_);
   // Stops accepting items, computes those already queued, joins the thread.
   void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
   BatcherStats stats() const ABSL_LOCKS_EXCLUDED(mu_);

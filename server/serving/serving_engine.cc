@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/data/image_io.h"
 
 namespace catdog::server {
 namespace {
@@ -21,6 +22,16 @@ absl::Status CallEnded(const CallInfo& call) {
   if (call.cancelled && call.cancelled()) return absl::CancelledError("caller went away");
   if (absl::Now() > call.deadline) return absl::DeadlineExceededError("deadline passed before preprocessing");
   return absl::OkStatus();
+}
+
+// INVALID_ARGUMENT for an image whose header promises more than `max_pixels`.
+// Formats without a parsed header (TIFF) are bounded by OpenCV's own limit.
+absl::Status CheckImageSize(std::string_view encoded, int64_t max_pixels) {
+  const std::optional<std::pair<int64_t, int64_t>> size = common::ImageSize(encoded);
+  if (!size || size->first * size->second <= max_pixels) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "image is ", size->first, "x", size->second, " px; the server decodes at most ", max_pixels,
+      " pixels per image (--max-image-pixels)"));
 }
 
 // What the batcher's per-image callbacks fill in. They all run on the
@@ -46,6 +57,8 @@ struct ServingEngine::Request {
 absl::StatusOr<std::unique_ptr<ServingEngine>> ServingEngine::Create(ServingEngineOptions options) {
   if (options.max_images_per_request < 1) return absl::InvalidArgumentError("max images per request must be >= 1");
   if (options.preprocess_threads < 0) return absl::InvalidArgumentError("preprocess threads must be >= 0");
+  if (options.max_image_pixels < 1) return absl::InvalidArgumentError("max image pixels must be >= 1");
+  if (options.max_pending_requests < 1) return absl::InvalidArgumentError("max pending requests must be >= 1");
   if (options.preprocess_threads == 0) {
     options.preprocess_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
@@ -89,14 +102,20 @@ void ServingEngine::Classify(std::vector<ImageInput> images, CallInfo call, Clas
   if (model == nullptr) return done(NoModelError());
   auto request = std::make_unique<Request>(
       Request{std::move(images), std::move(call), std::move(done), std::move(model)});
+  absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
-    if (!stopping_) {
+    if (stopping_) {
+      refused = absl::UnavailableError("server is shutting down");
+    } else if (pending_.size() >= static_cast<size_t>(options_.max_pending_requests)) {
+      refused = absl::ResourceExhaustedError(absl::StrCat(
+          pending_.size(), " requests are waiting to be decoded; retry later"));
+    } else {
       pending_.push_back(std::move(request));
       return;
     }
   }
-  request->done(absl::UnavailableError("server is shutting down"));
+  request->done(refused);
 }
 
 void ServingEngine::PreprocessLoop() {
@@ -122,6 +141,11 @@ void ServingEngine::Preprocess(std::unique_ptr<Request> request) {
   completion->result.images.resize(request->images.size());
   completion->done = std::move(request->done);
 
+  // A request the batcher would refuse is refused before its decode.
+  if (!batcher_->HasRoomFor(request->images.size())) {
+    return completion->done(absl::ResourceExhaustedError(absl::StrCat(
+        "inference queue full (", batcher_->options().max_queue_size, " images); retry later")));
+  }
   std::vector<InferenceItem> items;
   items.reserve(request->images.size());
   for (size_t i = 0; i < request->images.size(); ++i) {
@@ -129,6 +153,10 @@ void ServingEngine::Preprocess(std::unique_ptr<Request> request) {
     if (absl::Status ended = CallEnded(request->call); !ended.ok()) return completion->done(ended);
     common::ClassifiedImage& out = completion->result.images[i];
     out.id = std::string(request->images[i].id);
+    if (absl::Status sized = CheckImageSize(request->images[i].data, options_.max_image_pixels); !sized.ok()) {
+      out.error = std::string(sized.message());
+      continue;
+    }
     absl::StatusOr<cv::Mat> image = model.classifier->Preprocess(request->images[i].data);
     if (!image.ok()) {
       out.error = std::string(image.status().message());

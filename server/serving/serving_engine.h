@@ -6,10 +6,11 @@
 // calls `done` exactly once, later, on an engine thread (or at once when the
 // request is refused up front). Errors:
 //   Classify: INVALID_ARGUMENT (no images, too many images), FAILED_PRECONDITION
-//     (no model is being served), RESOURCE_EXHAUSTED (queue full), UNAVAILABLE
+//     (no model is being served), RESOURCE_EXHAUSTED (too many requests
+//     waiting, or no room in the batch queue: refused before decoding), UNAVAILABLE
 //     (shutting down), DEADLINE_EXCEEDED / CANCELLED (the caller's), or the
-//     model's error when every image failed on it. An undecodable image fails
-//     only itself (ClassifiedImage::error).
+//     model's error when every image failed on it. An undecodable or
+//     oversized image fails only itself (ClassifiedImage::error).
 //   Promote: NOT_FOUND / INVALID_ARGUMENT from resolving or loading the model,
 //     or the record hook's error.
 #pragma once
@@ -40,6 +41,11 @@ struct ServingEngineOptions {
   common::ClassifierOptions classifier;
   BatcherOptions batcher;
   int max_images_per_request = 256;
+  // Images larger than this (width x height from the header, read before
+  // any pixel is decoded) fail on their own: decompression bombs.
+  int64_t max_image_pixels = 50'000'000;
+  // Requests accepted but not yet preprocessed; beyond: RESOURCE_EXHAUSTED.
+  int max_pending_requests = 256;
   int preprocess_threads = 0;  // decode + resize threads; 0 = one per core
   // Where a model id's checkpoint file is (a file id is its own path).
   // Required for job checkpoint ids.

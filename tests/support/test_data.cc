@@ -1,11 +1,13 @@
 #include "tests/support/test_data.h"
 
 #include <stdlib.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <stdexcept>
+#include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -45,6 +47,52 @@ std::string EncodePng(const cv::Mat& rgb) {
   std::vector<uchar> buf;
   cv::imencode(".png", bgr, buf);
   return std::string(buf.begin(), buf.end());
+}
+
+namespace {
+
+void AppendBe32(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
+}
+
+void AppendChunk(std::string& out, const char* type, const std::string& data) {
+  AppendBe32(out, static_cast<uint32_t>(data.size()));
+  const std::string body = std::string(type, 4) + data;
+  out += body;
+  AppendBe32(out, static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(body.data()),
+                                             static_cast<uInt>(body.size()))));
+}
+
+}  // namespace
+
+std::string PngBomb(int width, int height) {
+  std::string ihdr;
+  AppendBe32(ihdr, static_cast<uint32_t>(width));
+  AppendBe32(ihdr, static_cast<uint32_t>(height));
+  ihdr += std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit gray, deflate, no filter, no interlace
+  // Each row: filter byte 0, then `width` zero pixels; deflated row by row.
+  z_stream z{};
+  deflateInit(&z, Z_BEST_COMPRESSION);
+  const std::string row(static_cast<size_t>(width) + 1, '\0');
+  std::string idat;
+  std::vector<unsigned char> buffer(1 << 16);
+  for (int y = 0; y < height; ++y) {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(row.data()));
+    z.avail_in = static_cast<uInt>(row.size());
+    const int flush = y + 1 == height ? Z_FINISH : Z_NO_FLUSH;
+    do {
+      z.next_out = buffer.data();
+      z.avail_out = static_cast<uInt>(buffer.size());
+      deflate(&z, flush);
+      idat.append(reinterpret_cast<const char*>(buffer.data()), buffer.size() - z.avail_out);
+    } while (z.avail_out == 0);
+  }
+  deflateEnd(&z);
+  std::string png("\x89PNG\r\n\x1a\n", 8);
+  AppendChunk(png, "IHDR", ihdr);
+  AppendChunk(png, "IDAT", idat);
+  AppendChunk(png, "IEND", "");
+  return png;
 }
 
 void WriteFile(const std::string& path, const std::string& bytes) {

@@ -37,6 +37,10 @@ cv::Mat SyntheticImage(int label, int size, unsigned seed);
 // PNG-encodes an RGB image.
 std::string EncodePng(const cv::Mat& rgb);
 
+// A valid PNG of width x height 8-bit gray pixels, all zero: a decompression
+// bomb (a few hundred KiB that decode to width * height bytes and more).
+std::string PngBomb(int width, int height);
+
 // Writes `bytes` to `path`.
 void WriteFile(const std::string& path, const std::string& bytes);
 

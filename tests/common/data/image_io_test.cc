@@ -71,6 +71,32 @@ TEST(JpegSizeTest, ReadsTheFrameHeader) {
   EXPECT_FALSE(JpegSize("").has_value());
 }
 
+TEST(ImageSizeTest, ReadsEveryParsedFormatsHeader) {
+  const cv::Mat image(37, 91, CV_8UC3, cv::Scalar(1, 2, 3));
+  for (const char* ext : {".jpg", ".png", ".webp", ".bmp", ".ppm", ".pgm"}) {
+    cv::Mat input = image;
+    if (std::string(ext) == ".pgm") cv::cvtColor(image, input, cv::COLOR_BGR2GRAY);
+    const auto size = ImageSize(Encode(input, ext));
+    ASSERT_TRUE(size.has_value()) << ext;
+    EXPECT_EQ(size->first, 91) << ext;
+    EXPECT_EQ(size->second, 37) << ext;
+  }
+  // Lossless WebP has its own header layout.
+  std::vector<uchar> lossless;
+  cv::imencode(".webp", image, lossless, {cv::IMWRITE_WEBP_QUALITY, 101});
+  const auto webp = ImageSize(std::string(lossless.begin(), lossless.end()));
+  ASSERT_TRUE(webp.has_value());
+  EXPECT_EQ(*webp, (std::pair<int64_t, int64_t>{91, 37}));
+  EXPECT_FALSE(ImageSize("garbage, not an image").has_value());
+  EXPECT_FALSE(ImageSize("").has_value());
+}
+
+TEST(ImageSizeTest, ReadsABombsSizeWithoutDecodingIt) {
+  const std::string bomb = catdog::testing::PngBomb(12000, 12000);  // 144 MP of zeros
+  EXPECT_LT(bomb.size(), 1u << 20);
+  EXPECT_EQ(ImageSize(bomb), (std::pair<int64_t, int64_t>{12000, 12000}));
+}
+
 TEST(DecodeImageAtLeastTest, JpegIsReducedButNeverBelowMinSide) {
   const cv::Mat big = catdog::testing::SyntheticImage(1, 512, 4);
   cv::Mat bgr;

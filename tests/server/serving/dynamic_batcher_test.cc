@@ -146,9 +146,11 @@ TEST(DynamicBatcherTest, RejectsWhenQueueFull) {
   absl::BlockingCounter done(6);
   ASSERT_TRUE((*batcher)->Enqueue(Items(2, kModel, &out, &done)).ok());
   fake.WaitUntilComputing();  // those two are off the queue now
+  EXPECT_TRUE((*batcher)->HasRoomFor(4));
   ASSERT_TRUE((*batcher)->Enqueue(Items(4, kModel, &out, &done)).ok());
   Collected rejected_out;
   absl::BlockingCounter unused(1);
+  EXPECT_FALSE((*batcher)->HasRoomFor(1));
   const absl::Status full = (*batcher)->Enqueue(Items(1, kModel, &rejected_out, &unused));
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ((*batcher)->stats().rejected, 1);

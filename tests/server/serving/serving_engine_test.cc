@@ -97,6 +97,17 @@ TEST_F(ServingEngineTest, ClassifiesInRequestOrderAndABadImageFailsOnlyItself) {
   EXPECT_EQ(engine_->Stats().serving_model_id, "file:" + checkpoint_);
 }
 
+TEST_F(ServingEngineTest, DecompressionBombFailsAloneBeforeDecoding) {
+  StartEngine();
+  ASSERT_TRUE(engine_->Promote(api::ModelId::File(checkpoint_)).ok());
+  const std::string bomb = catdog::testing::PngBomb(12000, 12000);  // 144 MP > 50 MP
+  auto result = Classify({{"bomb", bomb}, {"a", png_}});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_NE(result->images[0].error.find("--max-image-pixels"), std::string::npos) << result->images[0].error;
+  EXPECT_TRUE(result->images[1].error.empty());
+  EXPECT_EQ(engine_->Stats().images, 1);
+}
+
 TEST_F(ServingEngineTest, NoModelIsOneFailedPreconditionEverywhere) {
   StartEngine();
   EXPECT_EQ(Classify({{"a", png_}}).status().code(), absl::StatusCode::kFailedPrecondition);
