@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_MAX_CONCURRENT_JOBS")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--max-queued-jobs", o.max_queued_jobs, "jobs waiting beyond those running")
       ->envname("CATDOG_MAX_QUEUED_JOBS")->capture_default_str()->check(CLI::Range(1, 10000));
+  app.add_option("--max-job-memory-gb", o.max_job_memory_gb, "refuse jobs estimated to need more memory (0 = 3/4 of this machine's)")
+      ->envname("CATDOG_MAX_JOB_MEMORY_GB")->capture_default_str()->check(CLI::Range(0.0, 1e6));
   app.add_option("--threads", o.threads, "intra-op CPU threads for training and inference (0 = all cores)")
       ->envname("CATDOG_THREADS")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--device", o.device, "serving device: auto | cpu | cuda | cuda:N")

@@ -31,6 +31,13 @@
 #include "server/training/job_store.h"
 
 namespace catdog::server {
+namespace {
+
+int64_t PhysicalMemoryBytes() {
+  return static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, ServerHooks hooks) {
   if (options.data_root.empty()) return absl::InvalidArgumentError("--data-root is required");
@@ -112,6 +119,9 @@ absl::Status Server::Start() {
   job_options.max_concurrent_jobs = options_.max_concurrent_jobs;
   job_options.max_queued_jobs = options_.max_queued_jobs;
   job_options.default_threads = options_.threads;
+  job_options.max_job_memory_bytes = options_.max_job_memory_gb > 0
+                                         ? static_cast<int64_t>(options_.max_job_memory_gb * (1LL << 30))
+                                         : PhysicalMemoryBytes() / 4 * 3;
   JobManagerDeps job_deps;
   job_deps.store = store_.get();
   job_deps.hub = hub_.get();

@@ -44,6 +44,7 @@ struct ServerOptions {
   std::string state_dir;                           // required; created if missing
   int max_concurrent_jobs = 1;
   int max_queued_jobs = 16;
+  double max_job_memory_gb = 0;  // per job, estimated before it is queued; 0 = 3/4 of physical memory
   int threads = 0;  // intra-op threads (training and inference); 0 = all cores
   std::string device = "auto";  // for serving; jobs choose their own
   common::Precision serving_precision = common::Precision::kFp32;  // bf16 / fp16: CUDA only

@@ -37,6 +37,9 @@ class TrainingRun {
   virtual const std::vector<std::string>& class_names() const = 0;
   virtual size_t train_size() const = 0;
   virtual size_t valid_size() const = 0;
+  // Peak memory the run will need, in bytes: an upper estimate (weights,
+  // gradients, optimizer state, activations of one batch, image cache).
+  virtual int64_t estimated_peak_bytes() const = 0;
 
   // Trains to completion, early stop, or `stop` (then CANCELLED, with the
   // last complete checkpoint on disk). ABORTED when the loss diverges.

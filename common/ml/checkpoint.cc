@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <sstream>
+#include <functional>
+#include <ostream>
+#include <streambuf>
 
 #include <torch/torch.h>
 #include <zlib.h>
@@ -74,28 +76,55 @@ absl::Status WriteError(const std::string& what, int err) {
   return absl::InternalError(message);
 }
 
-// Writes `data` to a new file at `path` and fsyncs it.
-absl::Status WriteFileSynced(const std::string& path, const std::string& data) {
+// A file stream buffer that never fails towards its writer: it remembers the
+// first write error and drops the rest. LibTorch's archive writer reports a
+// failed write by throwing from its destructor, which ends the process; with
+// this buffer the archive always completes, and the caller checks error().
+class CheckedFileBuf final : public std::streambuf {
+ public:
+  explicit CheckedFileBuf(int fd) : fd_(fd) {}
+  int error() const { return error_; }
+
+ protected:
+  std::streamsize xsputn(const char* data, std::streamsize n) override {
+    for (std::streamsize done = 0; error_ == 0 && done < n;) {
+      const ssize_t w = ::write(fd_, data + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        error_ = errno;
+      } else {
+        done += w;
+      }
+    }
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      const char ch = traits_type::to_char_type(c);
+      xsputn(&ch, 1);
+    }
+    return traits_type::not_eof(c);
+  }
+
+ private:
+  const int fd_;
+  int error_ = 0;
+};
+
+// Creates `path`, lets `write` fill it through a stream, fsyncs and closes
+// it. A failed write (a full disk) is the returned status, never an
+// exception from the stream.
+absl::Status WriteArchive(const std::string& path, const std::function<absl::Status(std::ostream&)>& write) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return WriteError(absl::StrCat("create ", path), errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return WriteError(absl::StrCat("write ", path), err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return WriteError(absl::StrCat("fsync ", path), err);
-  }
-  if (::close(fd) != 0) return WriteError(absl::StrCat("close ", path), errno);
-  return absl::OkStatus();
+  CheckedFileBuf buffer(fd);
+  std::ostream out(&buffer);
+  absl::Status status = write(out);
+  out.flush();
+  if (status.ok() && buffer.error() != 0) status = WriteError(absl::StrCat("write ", path), buffer.error());
+  if (status.ok() && ::fsync(fd) != 0) status = WriteError(absl::StrCat("fsync ", path), errno);
+  if (::close(fd) != 0 && status.ok()) status = WriteError(absl::StrCat("close ", path), errno);
+  return status;
 }
 
 absl::Status ReadArchive(const std::string& path, torch::serialize::InputArchive& archive,
@@ -181,28 +210,25 @@ absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg1
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
-  // Serialised in memory first: LibTorch's file writer reports a failed
-  // write (a full disk) by throwing from its destructor, which ends the
-  // process. Our own writes below check every call instead.
-  std::ostringstream bytes;
-  CATDOG_RETURN_IF_ERROR(TorchCall(absl::StrCat("serialising checkpoint ", path), [&] {
-    const c10::Dict<std::string, at::Tensor> state = StateDict(model);
-    std::vector<std::pair<std::string, at::Tensor>> tensors;
-    for (const auto& entry : state) tensors.emplace_back(entry.key(), entry.value());
-    ModelCard checked = card;
-    checked.weights_checksum = WeightsChecksum(std::move(tensors));
-    torch::serialize::OutputArchive archive;
-    archive.write(kCardKey, c10::IValue(ModelCardToJson(checked)));
-    archive.write(kStateKey, c10::IValue(state));
-    if (optimizer != nullptr) {
-      torch::serialize::OutputArchive optimizer_archive;
-      optimizer->save(optimizer_archive);
-      archive.write(kOptimizerKey, optimizer_archive);
-    }
-    archive.save_to(bytes);
-  }));
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  absl::Status written = WriteFileSynced(tmp, bytes.str());
+  absl::Status written = WriteArchive(tmp, [&](std::ostream& out) {
+    return TorchCall(absl::StrCat("writing checkpoint ", path), [&] {
+      const c10::Dict<std::string, at::Tensor> state = StateDict(model);
+      std::vector<std::pair<std::string, at::Tensor>> tensors;
+      for (const auto& entry : state) tensors.emplace_back(entry.key(), entry.value());
+      ModelCard checked = card;
+      checked.weights_checksum = WeightsChecksum(std::move(tensors));
+      torch::serialize::OutputArchive archive;
+      archive.write(kCardKey, c10::IValue(ModelCardToJson(checked)));
+      archive.write(kStateKey, c10::IValue(state));
+      if (optimizer != nullptr) {
+        torch::serialize::OutputArchive optimizer_archive;
+        optimizer->save(optimizer_archive);
+        archive.write(kOptimizerKey, optimizer_archive);
+      }
+      archive.save_to(out);
+    });
+  });
   if (written.ok() && std::rename(tmp.c_str(), path.c_str()) != 0) {
     written = absl::InternalError(absl::StrCat("rename to ", path, ": ", std::strerror(errno)));
   }

@@ -32,6 +32,7 @@ class Trainer final : public TrainingRun {
   const std::vector<std::string>& class_names() const override { return dataset_.classes; }
   size_t train_size() const override { return split_.train.size(); }
   size_t valid_size() const override { return split_.valid.size(); }
+  int64_t estimated_peak_bytes() const override;
 
   // As TrainingRun::Run; ABORTED when the loss is NaN or infinite. Gives the
   // run's freed host memory back to the system before returning.

@@ -86,6 +86,23 @@ torch::Tensor Vgg16Impl::forward(torch::Tensor x) {
   return classifier_->forward(x);
 }
 
+VggShape ShapeOf(const VggOptions& options, int image_size) {
+  VggShape shape;
+  int64_t channels = 3, side = image_size;
+  for (const ConvBlockSpec& block : kVgg16Blocks) {
+    for (int i = 0; i < block.num_convs; ++i) {
+      const int64_t out = Scaled(block.channels[static_cast<size_t>(i)], options.width);
+      shape.parameters += channels * out * 9 + out + 2 * out;  // conv weight, bias; BN gamma, beta
+      shape.activations_per_image += out * side * side;
+      channels = out;
+    }
+    side /= 2;
+  }
+  const int64_t hidden = Scaled(kHiddenUnits, options.width);
+  shape.parameters += channels * hidden + hidden + 2 * hidden + hidden * options.num_classes + options.num_classes;
+  return shape;
+}
+
 int64_t CountParameters(const torch::nn::Module& module) {
   int64_t n = 0;
   for (const auto& p : module.parameters()) n += p.numel();

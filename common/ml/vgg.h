@@ -44,6 +44,15 @@ TORCH_MODULE(Vgg16);
 
 int64_t CountParameters(const torch::nn::Module& module);
 
+// Sizes by arithmetic, without building the model: learnable parameters, and
+// the elements of every convolution's output for one image of `image_size`
+// px (what training keeps for the backward pass, a few tensors each).
+struct VggShape {
+  int64_t parameters = 0;
+  int64_t activations_per_image = 0;
+};
+VggShape ShapeOf(const VggOptions& options, int image_size);
+
 // Stores every 4-D parameter (the convolution weights) in the channels-last
 // (NHWC) memory format, in place. Convolutions then run NHWC end to end,
 // which is the layout cuDNN's tensor-core kernels use. Call before creating

@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/data/log_format.h"
 #include "common/data/status_macros.h"
@@ -261,6 +262,15 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
   // Indexes the dataset (a directory walk): done here, unlocked, so a bad
   // dataset fails the request rather than the job.
   CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, deps_.make_run(spec.config));
+  if (const int64_t need = run->estimated_peak_bytes();
+      options_.max_job_memory_bytes > 0 && need > options_.max_job_memory_bytes) {
+    const common::TrainConfig& c = spec.config;
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "this job would need about %.1f GiB (batch %d at %d px, width %g), more than the %.1f GiB a job "
+        "may use here (--max-job-memory-gb): lower the batch size, image size or width",
+        need / double(1LL << 30), c.batch_size, c.preprocessing.image_size, c.width,
+        options_.max_job_memory_bytes / double(1LL << 30)));
+  }
 
   auto job = std::make_unique<Job>();
   common::JobInfo& info = job->info;

@@ -39,6 +39,9 @@ struct JobManagerOptions {
   int max_concurrent_jobs = 1;
   int max_queued_jobs = 16;
   int default_threads = 0;  // for jobs that do not set threads; 0 = all cores
+  // A job whose estimated peak memory is above this is refused
+  // (RESOURCE_EXHAUSTED) instead of getting the process killed; 0 = no limit.
+  int64_t max_job_memory_bytes = 0;
 };
 
 // What the job manager works with, passed in so tests can substitute each.

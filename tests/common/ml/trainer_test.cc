@@ -244,6 +244,22 @@ TEST_F(TrainerTest, ClassOfUndecodableFilesIsRefusedAtCreate) {
   EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(TrainerTest, MemoryEstimateGrowsWithTheConfigAndFlagsTheKiller) {
+  TrainConfig config = Config();
+  auto tiny = Trainer::Create(config);
+  ASSERT_TRUE(tiny.ok());
+  EXPECT_LT((*tiny)->estimated_peak_bytes(), int64_t{1} << 30);
+  // The config that got catdogd OOM-killed on a 24 GiB machine.
+  config.preprocessing.image_size = 1024;
+  config.width = 1.0;
+  config.batch_size = 64;
+  auto huge = Trainer::Create(config);
+  ASSERT_TRUE(huge.ok());
+  EXPECT_GT((*huge)->estimated_peak_bytes(), int64_t{24} << 30);
+  config.batch_size = 32;
+  EXPECT_LT((*Trainer::Create(config))->estimated_peak_bytes(), (*huge)->estimated_peak_bytes());
+}
+
 TEST_F(TrainerTest, MissingDatasetIsNotFound) {
   TrainConfig config = Config();
   config.dataset_root = dir_.Sub("nope");

@@ -11,6 +11,18 @@ TEST(Vgg16Test, ReferenceParameterCount) {
   EXPECT_EQ(CountParameters(*model), 16526466);
 }
 
+TEST(Vgg16Test, ShapeArithmeticMatchesTheModule) {
+  for (const VggOptions& options : {VggOptions{2, 1.0}, VggOptions{3, 0.25}, VggOptions{5, 0.5}}) {
+    Vgg16 model(options);
+    EXPECT_EQ(ShapeOf(options, 64).parameters, CountParameters(*model)) << options.width;
+  }
+  // Every convolution's output at 64 px: 64x64 maps in block 1, halved per block.
+  const VggShape shape = ShapeOf(VggOptions{}, 64);
+  EXPECT_EQ(shape.activations_per_image,
+            (64 + 64) * 64 * 64 + (128 + 128) * 32 * 32 + (256 + 256 + 512) * 16 * 16 +
+                (512 * 3) * 8 * 8 + (512 * 3) * 4 * 4);
+}
+
 TEST(Vgg16Test, ReferenceParameterAndBufferNames) {
   Vgg16 model(VggOptions{});
   std::vector<std::string> names;

@@ -27,6 +27,7 @@ class FakeRun final : public common::TrainingRun {
   const std::vector<std::string>& class_names() const override { return names_; }
   size_t train_size() const override { return 8; }
   size_t valid_size() const override { return 2; }
+  int64_t estimated_peak_bytes() const override { return int64_t{config_.batch_size} << 30; }  // 1 GiB an image
 
   absl::StatusOr<common::TrainingResult> Run(common::TrainingObserver* observer,
                                              const common::StopToken* stop) override {
@@ -65,10 +66,11 @@ class JobManagerTest : public ::testing::Test {
     store_ = *std::move(store);
   }
 
-  void StartManager() {
+  void StartManager(int64_t max_job_memory_bytes = 0) {
     JobManagerOptions options;
     options.data_root = dir_.Sub("data");
     options.state_dir = dir_.Sub("state");
+    options.max_job_memory_bytes = max_job_memory_bytes;
     JobManagerDeps deps;
     deps.store = store_.get();
     deps.hub = &hub_;
@@ -182,6 +184,20 @@ TEST_F(JobManagerTest, BadRequestsFailBeforeAnythingIsQueued) {
   EXPECT_EQ(jobs_->Start(spec).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(jobs_->List({}).empty());
   EXPECT_EQ(jobs_->ListCheckpoints("job-1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobManagerTest, ConfigThatWouldNotFitTheMemoryBudgetIsRefused) {
+  StartManager(/*max_job_memory_bytes=*/int64_t{20} << 30);
+  common::JobSpec spec = Spec();
+  spec.config.batch_size = 64;  // the fake needs 64 GiB
+  const absl::Status refused = jobs_->Start(spec).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.message().find("--max-job-memory-gb"), std::string::npos) << refused;
+  EXPECT_TRUE(jobs_->List({}).empty());
+  spec.config.batch_size = 16;  // 16 GiB fits
+  auto job = jobs_->Start(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  WaitForEnd(job->id);
 }
 
 TEST_F(JobManagerTest, StateDirReplacedUnderARunningJobFailsIt) {
