@@ -4,15 +4,15 @@
 #include <numeric>
 
 #include <spdlog/spdlog.h>
-
-#include "common/data/log_format.h"
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/data/image_io.h"
+#include "common/data/log_format.h"
 #include "common/data/random.h"
 #include "common/data/transforms.h"
 #include "common/ml/tensor_conversion.h"
+#include "common/ml/torch_status.h"
 
 namespace catdog::common {
 
@@ -82,7 +82,15 @@ void BatchLoader::WorkerLoop() {
       order = order_;
       index = next_claim_++;
     }
-    Batch batch = Produce(*order, epoch, index);
+    // No exception may leave a worker thread: it would end the process.
+    absl::StatusOr<Batch> produced =
+        TorchCall(absl::StrCat("loading batch ", index), [&] { return Produce(*order, epoch, index); });
+    Batch batch;
+    if (produced.ok()) {
+      batch = *std::move(produced);
+    } else {
+      batch.status = produced.status();
+    }
     absl::MutexLock lock(&mu_);
     if (generation == generation_) ready_.emplace(index, std::move(batch));
   }
@@ -153,7 +161,7 @@ std::optional<Batch> BatchLoader::Next() {
     if (stopping_) break;
     auto node = ready_.extract(want);
     ++next_yield_;
-    if (node.mapped().indices.empty()) continue;  // every file of this batch failed to decode
+    if (node.mapped().status.ok() && node.mapped().indices.empty()) continue;  // every file failed to decode
     wait_seconds_ +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return std::move(node.mapped());

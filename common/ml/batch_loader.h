@@ -49,6 +49,9 @@ struct Batch {
   at::Tensor images;            // N x 3 x H x W float32
   at::Tensor labels;            // N int64
   std::vector<size_t> indices;  // positions in the loader's sample list
+  // Not OK when building the batch failed (OpenCV, LibTorch, out of memory
+  // in a worker thread); the other members are then empty.
+  absl::Status status;
 };
 
 class BatchLoader {

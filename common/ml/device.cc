@@ -1,5 +1,6 @@
 #include "common/ml/device.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -7,6 +8,7 @@
 #include <malloc.h>
 #endif
 
+#include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 #include <ATen/Context.h>
@@ -38,8 +40,11 @@ absl::StatusOr<c10::Device> ResolveDevice(const std::string& requested) {
 }
 
 int ConfigureThreads(int threads) {
-  const int n = threads > 0 ? threads
-                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // More intra-op threads than cores only adds contention, and the pool
+  // never shrinks: a job's --threads 1024 left 2064 threads in catdogd.
+  if (threads > cores) spdlog::warn("{} intra-op threads asked for; using the {} cores", threads, cores);
+  const int n = threads > 0 ? std::min(threads, cores) : cores;
   torch::set_num_threads(n);
   return torch::get_num_threads();
 }

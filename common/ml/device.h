@@ -15,7 +15,7 @@ namespace catdog::common {
 absl::StatusOr<c10::Device> ResolveDevice(const std::string& requested);
 
 // Sets LibTorch's intra-op thread count (process-wide); 0 = hardware
-// concurrency. Returns the count in effect.
+// concurrency, and more than that is capped to it. Returns the count in effect.
 int ConfigureThreads(int threads);
 
 // Keeps freed host memory in the process instead of handing every large

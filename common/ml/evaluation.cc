@@ -19,6 +19,7 @@ absl::StatusOr<EvalMetrics> Evaluate(Vgg16& model, BatchLoader& loader, const c1
     loader.StartEpoch(0);
     while (std::optional<Batch> batch = loader.Next()) {
       if (stop != nullptr && stop->stop_requested()) return absl::CancelledError("evaluation cancelled");
+      if (!batch->status.ok()) return batch->status;
       auto images = batch->images.to(device, /*non_blocking=*/true);
       auto labels = batch->labels.to(device, /*non_blocking=*/true);
       auto logits = model->forward(images);

@@ -88,6 +88,7 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
     while (std::optional<Batch> batch = s.train->Next()) {
       ++done;
       if (StopRequested(s.stop)) return absl::CancelledError("training cancelled");
+      if (!batch->status.ok()) return batch->status;
       const int64_t n = batch->labels.size(0);
       if (n < 2) continue;  // BatchNorm cannot train on a single image
       auto images = batch->images.to(s.device, /*non_blocking=*/true);
@@ -243,7 +244,11 @@ int64_t Trainer::estimated_peak_bytes() const {
 }
 
 absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const StopToken* stop) {
+  const int threads_before = torch::get_num_threads();
   absl::StatusOr<TrainingResult> result = Train(observer, stop);
+  // The job's thread count was its own: the process (catdogd's serving)
+  // gets its own back.
+  torch::set_num_threads(threads_before);
   ReleaseFreeHostMemory();  // the run's activations, loader buffers and image cache
   return result;
 }

@@ -1,5 +1,6 @@
 #include "common/ml/device.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -24,9 +25,12 @@ TEST(DeviceTest, BadNamesAreInvalidArgument) {
   EXPECT_EQ(ResolveDevice("cuda:x").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(DeviceTest, ThreadCountIsApplied) {
-  EXPECT_EQ(ConfigureThreads(2), 2);
+TEST(DeviceTest, ThreadCountIsAppliedAndCappedAtTheCores) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(ConfigureThreads(2), std::min(2, cores));
   EXPECT_EQ(ConfigureThreads(1), 1);
+  EXPECT_EQ(ConfigureThreads(1024), cores);
+  EXPECT_EQ(ConfigureThreads(0), cores);
 }
 
 #if defined(__GLIBC__)

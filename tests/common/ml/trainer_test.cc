@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "common/data/model_card.h"
 #include "common/ml/checkpoint.h"
@@ -258,6 +259,17 @@ TEST_F(TrainerTest, MemoryEstimateGrowsWithTheConfigAndFlagsTheKiller) {
   EXPECT_GT((*huge)->estimated_peak_bytes(), int64_t{24} << 30);
   config.batch_size = 32;
   EXPECT_LT((*Trainer::Create(config))->estimated_peak_bytes(), (*huge)->estimated_peak_bytes());
+}
+
+TEST_F(TrainerTest, RunGivesTheProcessItsThreadCountBack) {
+  torch::set_num_threads(1);
+  TrainConfig config = Config();
+  config.threads = 2;
+  config.epochs = 1;
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok());
+  ASSERT_TRUE((*trainer)->Run(nullptr, nullptr).ok());
+  EXPECT_EQ(torch::get_num_threads(), 1);
 }
 
 TEST_F(TrainerTest, MissingDatasetIsNotFound) {
