@@ -223,6 +223,7 @@ v1::Job JobInfoToProto(const common::JobInfo& job) {
   for (const std::string& name : job.class_names) p.add_class_names(name);
   p.set_train_images(job.train_images);
   p.set_valid_images(job.valid_images);
+  p.set_promotion(job.promotion);
   return p;
 }
 

@@ -66,6 +66,7 @@ std::string JobDetails(const v1::Job& j) {
                         FormatTime(j.finished_unix_ms()));
   absl::StrAppendFormat(&out, "epochs:     %d done, best epoch %d (valid accuracy %.4f)\n",
                         j.epochs_completed(), j.best_epoch(), j.best_valid_accuracy());
+  if (!j.promotion().empty()) absl::StrAppend(&out, "promotion:  ", j.promotion(), "\n");
   for (const v1::EvalMetrics& t : j.test()) absl::StrAppend(&out, EvalText(t));
   return out;
 }

@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_MAX_IMAGE_PIXELS")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--max-pending-requests", o.max_pending_requests, "Classify requests waiting to be decoded (more -> RESOURCE_EXHAUSTED)")
       ->envname("CATDOG_MAX_PENDING_REQUESTS")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--promote-min-accuracy", o.promote_min_accuracy, "auto-promote a finished job's best checkpoint when it beats the serving model's validation accuracy, or reaches this (0 = only when it beats it)")
+      ->envname("CATDOG_PROMOTE_MIN_ACCURACY")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--serve-checkpoint", o.serve_checkpoint, "checkpoint file to serve at start")
       ->envname("CATDOG_SERVE_CHECKPOINT");
   app.add_option("--shutdown-grace-s", shutdown_grace_s, "how long in-flight requests may take at shutdown")

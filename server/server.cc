@@ -126,7 +126,10 @@ absl::Status Server::Start() {
   job_deps.store = store_.get();
   job_deps.hub = hub_.get();
   job_deps.make_run = hooks_.make_run;
-  job_deps.promote = [engine = engine_.get()](const api::ModelId& id) { return engine->Promote(id).status(); };
+  job_deps.promote = [engine = engine_.get(), floor = options_.promote_min_accuracy](
+                         const api::ModelId& id, double valid_accuracy) {
+    return engine->PromoteIfBetter(id, valid_accuracy, floor);
+  };
   CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, std::move(job_deps)));
 
   training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get());

@@ -58,6 +58,9 @@ struct ServerOptions {
   int64_t max_image_pixels = 50'000'000;  // from the header, before decoding
   int max_pending_requests = 256;         // accepted, waiting to be decoded
   std::string serve_checkpoint;  // optional checkpoint to serve at start
+  // Auto-promote also promotes a model that does not beat the serving one
+  // when its validation accuracy reaches this; 0 = only better models.
+  double promote_min_accuracy = 0;
   absl::Duration shutdown_grace = absl::Seconds(30);  // for in-flight RPCs
 };
 

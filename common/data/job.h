@@ -49,6 +49,9 @@ struct JobInfo {
   std::vector<std::string> class_names;
   int64_t train_images = 0;
   int64_t valid_images = 0;
+  // What auto-promote did with the job's best checkpoint, and why; empty
+  // until the job succeeded (or with auto-promote off).
+  std::string promotion;
 };
 
 struct StateChange {

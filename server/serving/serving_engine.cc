@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/data/image_io.h"
 
@@ -193,6 +194,32 @@ void ServingEngine::Preprocess(std::unique_ptr<Request> request) {
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingEngine::Promote(const api::ModelId& id) {
   return Serve(id, /*record=*/true);
+}
+
+absl::StatusOr<std::string> ServingEngine::PromoteIfBetter(const api::ModelId& id, double valid_accuracy,
+                                                           double min_accuracy) {
+  const std::shared_ptr<const ServingModel> current = registry_.Current();
+  std::string why;
+  if (current == nullptr) {
+    why = "nothing was being served";
+  } else {
+    const double serving = current->classifier->card().metrics.valid_accuracy;
+    if (valid_accuracy > serving) {
+      why = absl::StrFormat("validation accuracy %.4f beats %s's %.4f", valid_accuracy,
+                            current->id.ToString(), serving);
+    } else if (min_accuracy > 0 && valid_accuracy >= min_accuracy) {
+      why = absl::StrFormat("validation accuracy %.4f meets --promote-min-accuracy %.4f", valid_accuracy,
+                            min_accuracy);
+    } else {
+      return absl::StrFormat("not promoted: validation accuracy %.4f does not beat %s's %.4f%s",
+                             valid_accuracy, current->id.ToString(), serving,
+                             min_accuracy > 0 ? absl::StrFormat(" nor reach --promote-min-accuracy %.4f", min_accuracy)
+                                              : std::string());
+    }
+  }
+  absl::StatusOr<std::shared_ptr<const ServingModel>> promoted = Promote(id);
+  if (!promoted.ok()) return promoted.status();
+  return absl::StrCat("promoted ", id.ToString(), ": ", why);
 }
 
 absl::StatusOr<std::shared_ptr<const ServingModel>> ServingEngine::Restore(const api::ModelId& id) {

@@ -82,6 +82,12 @@ class ServingEngine {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::StatusOr<std::shared_ptr<const ServingModel>> Promote(const api::ModelId& id);
+  // Auto-promote's rule: promotes `id` when nothing is served, when
+  // `valid_accuracy` beats the serving model's validation accuracy, or when
+  // it is at least `min_accuracy` (0: no such floor). Returns what it did
+  // and why, in words; errors as Promote.
+  absl::StatusOr<std::string> PromoteIfBetter(const api::ModelId& id, double valid_accuracy,
+                                              double min_accuracy);
   // As Promote, without the record hook: serves a model chosen earlier
   // again (after a restart).
   absl::StatusOr<std::shared_ptr<const ServingModel>> Restore(const api::ModelId& id);

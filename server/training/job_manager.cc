@@ -416,10 +416,12 @@ void JobManager::RunJob(Job* job) {
   if (result.ok()) {
     if (snapshot.spec.auto_promote && deps_.promote) {
       const api::ModelId model_id = api::ModelId::Checkpoint(snapshot.id, "best");
-      if (absl::Status promoted = deps_.promote(model_id); !promoted.ok()) {
-        spdlog::error("[{}] training succeeded but promoting {} failed: {}", snapshot.id,
-                      model_id.ToString(), promoted);
-      }
+      absl::StatusOr<std::string> decision = deps_.promote(model_id, result->best_valid_accuracy);
+      std::string promotion = decision.ok() ? *std::move(decision)
+                                            : absl::StrCat("not promoted: ", decision.status().message());
+      spdlog::info("[{}] {}", snapshot.id, promotion);
+      absl::MutexLock lock(&mu_);
+      job->info.promotion = std::move(promotion);  // persisted by Finish
     }
     Finish(job, common::JobState::kSucceeded, "");
     return;

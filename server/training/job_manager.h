@@ -51,8 +51,10 @@ struct JobManagerDeps {
   // Validates a config and indexes its datasets (common::Trainer::Create in
   // catdogd; a fake in tests, so they need no model).
   common::TrainingRunFactory make_run;
-  // Serves a succeeded job's best checkpoint (auto-promote); may be empty.
-  std::function<absl::Status(const api::ModelId&)> promote;
+  // Auto-promote: offered a succeeded job's best checkpoint and its
+  // validation accuracy, decides and returns what it did and why (recorded
+  // as JobInfo::promotion). May be empty.
+  std::function<absl::StatusOr<std::string>(const api::ModelId&, double valid_accuracy)> promote;
 };
 
 class JobManager {

@@ -159,6 +159,9 @@ const Migration kMigrations[] = {
     {"create the tables", [](sqlite3* db) { return ExecSql(db, kSchemaV1); }},
     {"class names as JSON arrays", &MigrateToV2},
     {"a history of promotions", [](sqlite3* db) { return ExecSql(db, kSchemaV3); }},
+    {"what auto-promote did per job", [](sqlite3* db) {
+       return ExecSql(db, "ALTER TABLE jobs ADD COLUMN promotion TEXT NOT NULL DEFAULT '';");
+     }},
 };
 static_assert(std::size(kMigrations) == JobStore::kSchemaVersion, "one migration per schema version");
 
@@ -223,8 +226,8 @@ absl::Status JobStore::SaveJob(const common::JobInfo& job) {
   Statement row(db_,
                 "INSERT OR REPLACE INTO jobs(id, state, config_json, auto_promote, created_ms, "
                 "started_ms, finished_ms, error, epochs_completed, best_epoch, best_valid_accuracy, "
-                "class_names_json, train_images, valid_images) "
-                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)");
+                "class_names_json, train_images, valid_images, promotion) "
+                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)");
   row.Bind(1, job.id)
       .Bind(2, std::string(common::JobStateName(job.state)))
       .Bind(3, common::TrainConfigToJson(job.spec.config))
@@ -238,7 +241,8 @@ absl::Status JobStore::SaveJob(const common::JobInfo& job) {
       .Bind(11, job.best_valid_accuracy)
       .Bind(12, NamesToJson(job.class_names))
       .Bind(13, job.train_images)
-      .Bind(14, job.valid_images);
+      .Bind(14, job.valid_images)
+      .Bind(15, job.promotion);
   absl::Status s = row.Run();
   for (const common::TestEvaluation& t : job.test) {
     if (!s.ok()) break;
@@ -308,7 +312,7 @@ absl::StatusOr<std::vector<common::JobInfo>> JobStore::LoadJobs() {
   Statement st(db_,
                "SELECT id, state, config_json, auto_promote, created_ms, started_ms, finished_ms, "
                "error, epochs_completed, best_epoch, best_valid_accuracy, class_names_json, "
-               "train_images, valid_images FROM jobs ORDER BY created_ms, rowid");
+               "train_images, valid_images, promotion FROM jobs ORDER BY created_ms, rowid");
   while (st.Step()) {
     common::JobInfo job;
     job.id = st.Text(0);
@@ -331,6 +335,7 @@ absl::StatusOr<std::vector<common::JobInfo>> JobStore::LoadJobs() {
     job.class_names = *std::move(names);
     job.train_images = st.Int(12);
     job.valid_images = st.Int(13);
+    job.promotion = st.Text(14);
     jobs.push_back(std::move(job));
   }
   if (absl::Status s = st.status(); !s.ok()) return s;

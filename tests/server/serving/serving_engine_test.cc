@@ -14,13 +14,8 @@ namespace {
 class ServingEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    checkpoint_ = dir_.Sub("random.ckpt");
-    common::Vgg16 model(common::VggOptions{2, 0.125});
-    common::ModelCard card;
-    card.width = 0.125;
-    card.class_names = {"cat", "dog"};
-    card.preprocessing.image_size = 32;
-    ASSERT_TRUE(common::SaveCheckpoint(checkpoint_, card, model, nullptr).ok());
+    checkpoint_ = WriteCheckpoint("random.ckpt", 0.0);
+    good_checkpoint_ = WriteCheckpoint("good.ckpt", 0.9);
     png_ = catdog::testing::EncodePng(catdog::testing::SyntheticImage(0, 32, 1));
   }
 
@@ -50,6 +45,19 @@ class ServingEngineTest : public ::testing::Test {
     engine_ = *std::move(engine);
   }
 
+  // A random-weights model whose card says `valid_accuracy`.
+  std::string WriteCheckpoint(const std::string& name, double valid_accuracy) {
+    common::Vgg16 model(common::VggOptions{2, 0.125});
+    common::ModelCard card;
+    card.width = 0.125;
+    card.class_names = {"cat", "dog"};
+    card.preprocessing.image_size = 32;
+    card.metrics.valid_accuracy = valid_accuracy;
+    const std::string path = dir_.Sub(name);
+    EXPECT_TRUE(common::SaveCheckpoint(path, card, model, nullptr).ok());
+    return path;
+  }
+
   // Classifies and waits for the answer.
   absl::StatusOr<common::ClassifyResult> Classify(std::vector<ImageInput> images, CallInfo call = {}) {
     absl::Notification done;
@@ -71,7 +79,8 @@ class ServingEngineTest : public ::testing::Test {
   }
 
   catdog::testing::TempDir dir_;
-  std::string checkpoint_;
+  std::string checkpoint_;       // validation accuracy 0 in its card
+  std::string good_checkpoint_;  // 0.9
   std::string png_;
   absl::Notification* hold_ = nullptr;
   std::atomic<int> forward_passes_{0};
@@ -158,6 +167,24 @@ TEST_F(ServingEngineTest, PromoteResolvesCheckpointsRecordsThemAndKeepsTheOldMod
   refuse_record_ = true;
   EXPECT_EQ(engine_->Promote(api::ModelId::Checkpoint("job-1", "last")).status().code(),
             absl::StatusCode::kInternal);
+  EXPECT_EQ(engine_->Current()->id, api::ModelId::Checkpoint("job-1", "best"));
+}
+
+TEST_F(ServingEngineTest, AutoPromoteServesOnlyABetterModelOrOneAboveTheFloor) {
+  StartEngine();
+  auto first = engine_->PromoteIfBetter(api::ModelId::Checkpoint("job-1", "best"), 0.5, 0);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_NE(first->find("nothing was being served"), std::string::npos) << *first;
+
+  ASSERT_TRUE(engine_->Promote(api::ModelId::File(good_checkpoint_)).ok());  // 0.9
+  auto worse = engine_->PromoteIfBetter(api::ModelId::Checkpoint("job-1", "best"), 0.5, 0);
+  ASSERT_TRUE(worse.ok()) << worse.status();
+  EXPECT_EQ(worse->rfind("not promoted", 0), 0u) << *worse;
+  EXPECT_EQ(engine_->Current()->id, api::ModelId::File(good_checkpoint_));
+
+  auto floor = engine_->PromoteIfBetter(api::ModelId::Checkpoint("job-1", "best"), 0.5, 0.4);
+  ASSERT_TRUE(floor.ok()) << floor.status();
+  EXPECT_NE(floor->find("--promote-min-accuracy"), std::string::npos) << *floor;
   EXPECT_EQ(engine_->Current()->id, api::ModelId::Checkpoint("job-1", "best"));
 }
 

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "tests/support/test_data.h"
 
@@ -46,6 +47,7 @@ class FakeRun final : public common::TrainingRun {
       observer->OnCheckpoint(common::CheckpointKind::kBest, result.best_checkpoint, m);
       observer->OnEpochEnd(m);
       result.epochs_completed = e;
+      result.best_valid_accuracy = m.valid_accuracy;
     }
     return result;
   }
@@ -79,9 +81,9 @@ class JobManagerTest : public ::testing::Test {
       if (config.epochs > 1000) return absl::InvalidArgumentError("epochs: too many");
       return std::make_unique<FakeRun>(config, script_);
     };
-    deps.promote = [this](const api::ModelId& id) {
+    deps.promote = [this](const api::ModelId& id, double valid_accuracy) -> absl::StatusOr<std::string> {
       promoted_.push_back(id.ToString());
-      return absl::OkStatus();
+      return absl::StrCat("promoted at ", valid_accuracy);
     };
     auto manager = JobManager::Create(options, std::move(deps));
     ASSERT_TRUE(manager.ok()) << manager.status();
@@ -125,6 +127,8 @@ TEST_F(JobManagerTest, RunsAJobToSucceededRecordsItAndPromotesItsBestCheckpoint)
   EXPECT_EQ(done.state, common::JobState::kSucceeded);
   EXPECT_EQ(done.epochs_completed, 2);
   EXPECT_EQ(promoted_, (std::vector<std::string>{job->id + "/best"}));
+  EXPECT_EQ(done.promotion, "promoted at 0.7");  // the best epoch's accuracy
+  EXPECT_EQ((*store_->LoadJobs())[0].promotion, done.promotion);
   EXPECT_EQ(store_->LoadEpochs(job->id)->size(), 2u);
   auto checkpoints = jobs_->ListCheckpoints(job->id);
   ASSERT_TRUE(checkpoints.ok());
