@@ -19,9 +19,10 @@ class ServingEngineTest : public ::testing::Test {
     png_ = catdog::testing::EncodePng(catdog::testing::SyntheticImage(0, 32, 1));
   }
 
-  void StartEngine() {
+  void StartEngine(int max_pending_requests = 256) {
     ServingEngineOptions options;
     options.max_images_per_request = 4;
+    options.max_pending_requests = max_pending_requests;
     options.preprocess_threads = 1;
     options.batcher.predict = [this](const ServingModel&, const std::vector<cv::Mat>& images)
         -> absl::StatusOr<std::vector<common::Prediction>> {
@@ -142,6 +143,27 @@ TEST_F(ServingEngineTest, ClassifyReturnsBeforeThePredictionExists) {
   EXPECT_FALSE(done.HasBeenNotified());  // the forward pass is still held
   hold.Notify();
   done.WaitForNotification();
+}
+
+TEST_F(ServingEngineTest, RequestsBeyondThePendingBoundAreRefusedAtOnce) {
+  StartEngine(/*max_pending_requests=*/1);
+  ASSERT_TRUE(engine_->Promote(api::ModelId::File(checkpoint_)).ok());
+  // The one preprocessing thread is held inside the first request (its
+  // cancellation check waits), so the second waits in the queue.
+  absl::Notification inside, release, first_done, second_done;
+  CallInfo held;
+  held.cancelled = [&] {
+    if (!inside.HasBeenNotified()) inside.Notify();
+    release.WaitForNotification();
+    return false;
+  };
+  engine_->Classify({{"a", png_}}, held, [&](absl::StatusOr<common::ClassifyResult>) { first_done.Notify(); });
+  inside.WaitForNotification();
+  ClassifyExpectingSuccess(&second_done);
+  EXPECT_EQ(Classify({{"c", png_}}).status().code(), absl::StatusCode::kResourceExhausted);
+  release.Notify();
+  first_done.WaitForNotification();
+  second_done.WaitForNotification();
 }
 
 TEST_F(ServingEngineTest, CallerWhoLeftIsNeitherDecodedNorComputed) {
