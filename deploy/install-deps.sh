@@ -13,6 +13,8 @@ BUILD_PKGS=(
   libopencv-dev libabsl-dev libspdlog-dev libgtest-dev libgmock-dev
   libsqlite3-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   python3-yaml
+  # tests/fuzz: libFuzzer and AddressSanitizer
+  clang libclang-rt-14-dev
   # bench/: the reference notebook loop and the plain Python server to compare with
   python3-torch python3-torchvision python3-grpcio python3-pil python3-protobuf
 )

@@ -36,6 +36,12 @@ grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerCon
                                                          v1::Model* response) {
   absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
   if (!id.ok()) return Reply(context, id.status());
+  // A file path would let any client load any file the server can read.
+  if (id->is_file()) {
+    return Reply(context, absl::InvalidArgumentError(
+                              "only a job's checkpoint (JOB_ID/best or JOB_ID/last) can be promoted over "
+                              "the API; serve a file with catdogd --serve-checkpoint"));
+  }
   absl::StatusOr<std::shared_ptr<const ServingModel>> promoted = engine_->Promote(*id);
   if (promoted.ok()) {
     const ServingModel& m = **promoted;

@@ -360,6 +360,7 @@ TEST_F(ServerTest, RefusesBadRequestsWithTheRightCodes) {
   EXPECT_EQ(code(client_->GetJob("job-999")), absl::StatusCode::kNotFound);
   EXPECT_EQ(code(client_->PromoteModel("job-999/best")), absl::StatusCode::kNotFound);
   EXPECT_EQ(code(client_->PromoteModel("nonsense")), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(client_->PromoteModel("file:/etc/passwd")), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(code(client_->GetServingModel()), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(code(client_->Classify(Images(2, 1))), absl::StatusCode::kInvalidArgument);  // 4 > 2
   EXPECT_EQ(code(client_->Classify(v1::ClassifyRequest())), absl::StatusCode::kInvalidArgument);
