@@ -28,7 +28,6 @@ class Trainer final : public TrainingRun {
   static absl::StatusOr<std::unique_ptr<Trainer>> Create(const TrainConfig& config);
 
   const TrainConfig& config() const { return config_; }
-  const ImageFolder& dataset() const { return dataset_; }
   const std::vector<std::string>& class_names() const override { return dataset_.classes; }
   size_t train_size() const override { return split_.train.size(); }
   size_t valid_size() const override { return split_.valid.size(); }
