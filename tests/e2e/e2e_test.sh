@@ -2,7 +2,7 @@
 # End-to-end: the real catdogd and catdogctl binaries over loopback. Starts
 # the server on an OS-chosen port, trains a tiny job with a live watch,
 # classifies, reads stats and models, checks error exit codes, then SIGTERM
-# and a clean exit 0.
+# and a clean exit 0; then catdog-train against a full disk.
 #
 #   e2e_test.sh BUILD_DIR
 set -euo pipefail
@@ -71,4 +71,16 @@ set -e
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "catdogd exited $? after SIGTERM"
 server_pid=""
+
+# A full disk while a checkpoint is written: writes past `ulimit -f` fail the
+# way they do on a full disk (SIGXFSZ ignored). The trainer must exit 1 with
+# the error, not abort, and leave no temporary file.
+set +e
+bash -c "trap '' XFSZ; ulimit -f 100; exec \"$build/tools/catdog-train\" \"$work/data/synth\" \
+  --out \"$work/full_disk\" --image-size 32 --width 0.125 --batch-size 8 --epochs 1 --threads 1" \
+  >"$work/full_disk.log" 2>&1; rc=$?
+set -e
+[[ $rc == 1 ]] || fail "full disk: catdog-train exited $rc, not 1: $(tail -3 "$work/full_disk.log")"
+grep -q "File too large" "$work/full_disk.log" || fail "full disk: no write error reported"
+! ls "$work/full_disk" | grep -q '\.tmp\.' || fail "full disk: a temporary checkpoint was left behind"
 echo "e2e: passed"
