@@ -1,6 +1,7 @@
 // catdog-train: runs one training job in this process, without a server.
 // For experiments, benchmarks and debugging the core; catdogd runs the same
 // trainer for real jobs.
+#include <csignal>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -38,6 +39,12 @@ class PrintingObserver : public catdog::common::TrainingObserver {
   bool header_printed_ = false;
 };
 
+catdog::common::StopToken g_stop;
+
+// SIGINT / SIGTERM: stop at the next batch, keeping what the checkpoints
+// hold (a lock-free atomic store is safe in a signal handler).
+void RequestStop(int) { g_stop.RequestStop(); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,6 +53,9 @@ int main(int argc, char** argv) {
   app.add_option("dataset", config.dataset_root, "ImageFolder root (one sub-folder per class)")->required();
   app.add_option("--out", config.output_dir, "folder for best.ckpt and last.ckpt")->required();
   app.add_option("--tensorboard", config.tensorboard_dir, "TensorBoard run folder (empty = off)");
+  app.add_flag("--resume", config.resume,
+               "continue the run whose checkpoints are in --out (same dataset, width and image size) "
+               "from its last complete epoch, or its mid-epoch checkpoint");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "debug logging");
   catdog::common::AddTrainConfigFlags(app, config);
@@ -59,7 +69,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   PrintingObserver observer;
-  auto result = (*trainer)->Run(&observer, nullptr);
+  std::signal(SIGINT, RequestStop);
+  std::signal(SIGTERM, RequestStop);
+  auto result = (*trainer)->Run(&observer, &g_stop);
+  if (absl::IsCancelled(result.status())) {
+    std::fprintf(stderr, "catdog-train: stopped; continue with the same command and --resume\n");
+    return 130;
+  }
   if (!result.ok()) {
     std::fprintf(stderr, "catdog-train: %s\n", std::string(result.status().message()).c_str());
     return 1;

@@ -71,6 +71,9 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
     return Bad("cache_budget_mb", "must be in [0, 2^40] MiB");
   }
   if (c.progress_interval < 0) return Bad("progress_interval", "must be >= 0");
+  if (!(c.checkpoint_interval_min >= 0.0 && c.checkpoint_interval_min <= 1e6)) {
+    return Bad("checkpoint_interval_min", "must be in [0, 1e6] minutes");
+  }
   if (c.output_dir.empty()) return Bad("output_dir", "is required");
   return absl::OkStatus();
 }

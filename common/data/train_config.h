@@ -52,10 +52,16 @@ struct TrainConfig {
   int64_t cache_budget_mb = 4096;  // keep decoded images in RAM when they fit
   std::string precision = "fp32";  // fp32 | bf16 | fp16 (common/precision.h)
   int progress_interval = 10;      // progress event every N batches (0 = off)
+  // Also save the run's state mid-epoch every this many minutes, and when it
+  // is stopped, to output_dir/partial.ckpt (0 = at epoch ends only).
+  double checkpoint_interval_min = 0.0;
 
   // Outputs.
   std::string output_dir;       // best.ckpt / last.ckpt are written here
   std::string tensorboard_dir;  // run folder for event files; empty = off
+  // Continue from the newest of output_dir's last.ckpt and partial.ckpt
+  // instead of starting over (set by whoever owns output_dir).
+  bool resume = false;
 };
 
 // INVALID_ARGUMENT naming the first bad field.

@@ -44,10 +44,12 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("cache_budget_mb", "cache_budget_mb", "--cache-mb", "keep decoded images in RAM up to this size", cache_budget_mb),
       CATDOG_FIELD("precision", "precision", "--precision", "fp32 | bf16 | fp16 autocast (fp16: CUDA only)", precision, "fp32", "bf16", "fp16"),
       CATDOG_FIELD("progress_interval", "progress_interval", "--progress-interval", "progress event every N batches (0 = off)", progress_interval),
+      CATDOG_FIELD("checkpoint_interval_min", "checkpoint_interval_min", "--checkpoint-interval-min", "also save a resumable mid-epoch checkpoint every N minutes and when stopped (0 = epoch ends only)", checkpoint_interval_min),
       // Outputs: chosen by whoever runs the trainer (catdogd per job,
       // catdog-train by its --out), so neither on the wire nor a shared flag.
       CATDOG_FIELD("output_dir", nullptr, nullptr, "folder of best.ckpt and last.ckpt", output_dir),
       CATDOG_FIELD("tensorboard_dir", nullptr, nullptr, "TensorBoard run folder", tensorboard_dir),
+      CATDOG_FIELD("resume", nullptr, nullptr, "continue from output_dir's checkpoints", resume),
   };
   return fields;
 }

@@ -40,6 +40,10 @@ class TrainingRun {
   // Peak memory the run will need, in bytes: an upper estimate (weights,
   // gradients, optimizer state, activations of one batch, image cache).
   virtual int64_t estimated_peak_bytes() const = 0;
+  // For a run that continues an earlier one (TrainConfig::resume): the
+  // metrics of the last complete epoch it continues after. nullopt for a
+  // fresh run or one that resumes inside its first epoch.
+  virtual std::optional<EpochMetrics> resumes_after() const { return std::nullopt; }
 
   // Trains to completion, early stop, or `stop` (then CANCELLED, with the
   // last complete checkpoint on disk). ABORTED when the loss diverges.

@@ -1,5 +1,6 @@
 #include "common/ml/batch_loader.h"
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
 
@@ -48,7 +49,7 @@ BatchLoader::~BatchLoader() {
   for (std::thread& t : workers_) t.join();
 }
 
-void BatchLoader::StartEpoch(int64_t epoch) {
+void BatchLoader::StartEpoch(int64_t epoch, int64_t first_batch) {
   auto order = std::make_shared<std::vector<size_t>>(samples_.size());
   std::iota(order->begin(), order->end(), 0);
   if (options_.shuffle) {
@@ -59,8 +60,8 @@ void BatchLoader::StartEpoch(int64_t epoch) {
   ++generation_;
   epoch_ = epoch;
   order_ = std::move(order);
-  next_claim_ = 0;
-  next_yield_ = 0;
+  next_claim_ = std::clamp<int64_t>(first_batch, 0, num_batches_);
+  next_yield_ = next_claim_;
   ready_.clear();
   epoch_active_ = true;
 }
@@ -168,6 +169,11 @@ std::optional<Batch> BatchLoader::Next() {
   }
   epoch_active_ = false;
   return std::nullopt;
+}
+
+int64_t BatchLoader::position() const {
+  absl::MutexLock lock(&mu_);
+  return next_yield_;
 }
 
 int64_t BatchLoader::skipped_files() const {

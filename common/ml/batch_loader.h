@@ -66,10 +66,15 @@ class BatchLoader {
   size_t size() const { return samples_.size(); }
   int64_t num_batches() const { return num_batches_; }
 
-  // Begins epoch `epoch`; batches of an unfinished previous epoch are dropped.
-  void StartEpoch(int64_t epoch) ABSL_LOCKS_EXCLUDED(mu_);
+  // Begins epoch `epoch` at batch `first_batch` (a resumed run skips the
+  // batches it already trained, without decoding them); batches of an
+  // unfinished previous epoch are dropped.
+  void StartEpoch(int64_t epoch, int64_t first_batch = 0) ABSL_LOCKS_EXCLUDED(mu_);
   // The next batch of the current epoch, or nullopt at its end.
   std::optional<Batch> Next() ABSL_LOCKS_EXCLUDED(mu_);
+  // Batches of the current epoch handed out (or skipped as undecodable) so
+  // far, counting from 0: where StartEpoch would continue.
+  int64_t position() const ABSL_LOCKS_EXCLUDED(mu_);
 
   int64_t skipped_files() const ABSL_LOCKS_EXCLUDED(mu_);
   double wait_seconds() const ABSL_LOCKS_EXCLUDED(mu_);  // total time Next() blocked

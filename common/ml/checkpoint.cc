@@ -28,6 +28,7 @@ namespace {
 constexpr const char* kCardKey = "catdog_model_card";
 constexpr const char* kStateKey = "state_dict";
 constexpr const char* kOptimizerKey = "optimizer";
+constexpr const char* kTrainingStateKey = "catdog_training_state";
 
 // Flat state dict with the reference names (parameters and buffers).
 c10::Dict<std::string, at::Tensor> StateDict(Vgg16& model) {
@@ -204,7 +205,7 @@ absl::Status CopyStateInto(torch::serialize::InputArchive& archive, Vgg16& model
 }  // namespace
 
 absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg16& model,
-                            torch::optim::Optimizer* optimizer) {
+                            torch::optim::Optimizer* optimizer, const TrainingState* training_state) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
@@ -225,6 +226,9 @@ absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg1
         torch::serialize::OutputArchive optimizer_archive;
         optimizer->save(optimizer_archive);
         archive.write(kOptimizerKey, optimizer_archive);
+      }
+      if (training_state != nullptr) {
+        archive.write(kTrainingStateKey, c10::IValue(TrainingStateToJson(*training_state)));
       }
       archive.save_to(out);
     });
@@ -271,6 +275,42 @@ absl::Status LoadWeightsInto(const std::string& path, Vgg16& model) {
   CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, c10::Device(c10::kCPU)));
   CATDOG_ASSIGN_OR_RETURN(const ModelCard card, ReadCard(archive, path));
   return CopyStateInto(archive, model, card, path);
+}
+
+absl::StatusOr<ResumePoint> ReadResumePoint(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, c10::Device(c10::kCPU)));
+  ResumePoint point;
+  CATDOG_ASSIGN_OR_RETURN(point.card, ReadCard(archive, path));
+  c10::IValue value;
+  torch::serialize::InputArchive optimizer_archive;
+  if (!archive.try_read(kTrainingStateKey, value) || !value.isString() ||
+      !archive.try_read(kOptimizerKey, optimizer_archive)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": holds no training state to continue from (a best checkpoint, or written "
+                           "by a build without resume)"));
+  }
+  absl::StatusOr<TrainingState> state = TrainingStateFromJson(value.toStringRef());
+  if (!state.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", state.status().message()));
+  point.state = *std::move(state);
+  return point;
+}
+
+absl::Status LoadTrainingCheckpoint(const std::string& path, Vgg16& model,
+                                    torch::optim::Optimizer& optimizer, const c10::Device& device) {
+  torch::serialize::InputArchive archive;
+  // Straight onto the training device: Adam's moments must sit with the
+  // parameters they belong to.
+  CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, device));
+  CATDOG_ASSIGN_OR_RETURN(const ModelCard card, ReadCard(archive, path));
+  CATDOG_RETURN_IF_ERROR(CopyStateInto(archive, model, card, path));
+  torch::serialize::InputArchive optimizer_archive;
+  if (!archive.try_read(kOptimizerKey, optimizer_archive)) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no optimizer state in checkpoint"));
+  }
+  return TorchCall(
+      absl::StrCat(path, ": loading optimizer state"), [&] { optimizer.load(optimizer_archive); },
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace catdog::common

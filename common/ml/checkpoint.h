@@ -20,13 +20,15 @@
 
 #include "absl/status/statusor.h"
 #include "common/data/model_card.h"
+#include "common/data/training_state.h"
 #include "common/ml/vgg.h"
 
 namespace catdog::common {
 
-// `optimizer` may be null (weights-only checkpoint).
+// `optimizer` and `state` may be null (a weights-only checkpoint); with both,
+// training can continue from the file.
 absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg16& model,
-                            torch::optim::Optimizer* optimizer);
+                            torch::optim::Optimizer* optimizer, const TrainingState* training_state = nullptr);
 
 struct LoadedCheckpoint {
   ModelCard card;
@@ -40,5 +42,19 @@ absl::StatusOr<ModelCard> ReadModelCard(const std::string& path);
 
 // Copies the weights in `path` into `model` (same architecture required).
 absl::Status LoadWeightsInto(const std::string& path, Vgg16& model);
+
+// A checkpoint training can continue from: its card and where the run stood.
+// INVALID_ARGUMENT when the file holds no optimizer or training state (a
+// best checkpoint, or one written before resume existed).
+struct ResumePoint {
+  ModelCard card;
+  TrainingState state;
+};
+absl::StatusOr<ResumePoint> ReadResumePoint(const std::string& path);
+
+// Copies the weights and the optimizer state in `path` into `model` and
+// `optimizer` (built as for a fresh run, already on `device`).
+absl::Status LoadTrainingCheckpoint(const std::string& path, Vgg16& model,
+                                    torch::optim::Optimizer& optimizer, const c10::Device& device);
 
 }  // namespace catdog::common

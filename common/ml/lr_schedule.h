@@ -53,6 +53,15 @@ class PlateauScheduler {
 
   double lr() const { return lr_; }
   int bad_epochs() const { return bad_epochs_; }
+  double best() const { return best_; }
+  int cooldown_left() const { return cooldown_left_; }
+  // Continues a schedule saved from the accessors above.
+  void Restore(double lr, double best, int bad_epochs, int cooldown_left) {
+    lr_ = lr;
+    best_ = best;
+    bad_epochs_ = bad_epochs;
+    cooldown_left_ = cooldown_left;
+  }
 
  private:
   const Options options_;
@@ -81,6 +90,11 @@ class EarlyStopping {
   }
 
   int64_t trigger() const { return trigger_; }
+  double best() const { return best_; }
+  void Restore(double best, int64_t trigger) {
+    best_ = best;
+    trigger_ = trigger;
+  }
 
  private:
   const int patience_;

@@ -58,6 +58,11 @@ class LossScaler {
   bool Unscale(const std::vector<at::Tensor>& params) const;
   void Update(bool finite);
   double scale() const { return scale_; }
+  int clean_steps() const { return clean_steps_; }
+  void Restore(double scale, int clean_steps) {
+    scale_ = scale;
+    clean_steps_ = clean_steps;
+  }
 
  private:
   Options options_;

@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/data/image_io.h"
@@ -35,6 +37,7 @@ double SecondsSince(Clock::time_point start) {
 
 struct EpochStats {
   double loss = 0.0;  // mean over the epoch's images
+  double loss_sum = 0.0;
   int64_t images = 0;
   double wait_seconds = 0.0;
 };
@@ -58,21 +61,82 @@ struct RunState {
   std::unique_ptr<BatchLoader> valid;
   TrainingObserver* observer;
   const StopToken* stop;
+  // Where the run stood after its last complete epoch; inside the first
+  // epoch of a run resumed from a mid-epoch checkpoint, that position.
+  TrainingState position;
+  EpochMetrics last_metrics;  // of the last complete epoch
+  Clock::time_point last_partial_save = Clock::now();
 };
 
 bool StopRequested(const StopToken* stop) { return stop != nullptr && stop->stop_requested(); }
 
+std::string NowRfc3339() { return absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone()); }
+
+ModelCard MakeCard(RunState& s, const std::string& kind, const EpochMetrics& metrics) {
+  ModelCard card;
+  card.arch = s.config.arch;
+  card.width = s.config.width;
+  card.class_names = s.classes;
+  card.preprocessing = s.config.preprocessing;
+  card.kind = kind;
+  card.metrics = metrics;
+  card.train_config_json = TrainConfigToJson(s.config);
+  card.created_at = NowRfc3339();
+  card.parameter_count = CountParameters(*s.model);
+  return card;
+}
+
+// The run's state now: s.position plus the loss scaler's, which moves every
+// step.
+TrainingState StateNow(const RunState& s) {
+  TrainingState state = s.position;
+  if (s.scaler) {
+    state.loss_scale = s.scaler->scale();
+    state.loss_scale_clean_steps = s.scaler->clean_steps();
+  }
+  return state;
+}
+
+// A resumable checkpoint inside epoch s.position.epochs_completed + 1, after
+// `batches_done` of its batches. Not a model to serve: the observer is not
+// told, and the card's metrics are the last complete epoch's.
+absl::Status WritePartialCheckpoint(RunState& s, int64_t batches_done, double loss_sum, int64_t images) {
+  TrainingState state = StateNow(s);
+  state.batches_done = batches_done;
+  state.partial_loss_sum = loss_sum;
+  state.partial_images = images;
+  const std::string path = Trainer::PartialCheckpointPath(s.config);
+  CATDOG_RETURN_IF_ERROR(
+      SaveCheckpoint(path, MakeCard(s, "partial", s.last_metrics), s.model, s.optimizer.get(), &state));
+  s.last_partial_save = Clock::now();
+  spdlog::info("mid-epoch checkpoint: epoch {}, {} batches trained", state.epochs_completed + 1, batches_done);
+  return absl::OkStatus();
+}
+
+bool PartialCheckpointDue(const RunState& s) {
+  const double interval = s.config.checkpoint_interval_min;
+  return interval > 0.0 && SecondsSince(s.last_partial_save) >= interval * 60.0;
+}
+
 absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
   EpochStats stats;
   const double wait_before = s.train->wait_seconds();
+  // A run resumed mid-epoch continues this epoch where it was saved.
+  const int64_t first_batch = s.position.batches_done;
+  stats.images = s.position.partial_images;
+  const double partial_loss_sum = s.position.partial_loss_sum;
+  s.position.batches_done = 0;
+  s.position.partial_loss_sum = 0.0;
+  s.position.partial_images = 0;
   absl::Status status = TorchCall(absl::StrCat("training epoch ", epoch), [&]() -> absl::Status {
     s.model->train();
-    s.train->StartEpoch(epoch);
+    s.train->StartEpoch(epoch, first_batch);
     // The loss sum stays on the device and is read back only for progress
     // events and at the end, so a GPU is not synchronised every batch. A NaN
     // or inf poisons the sum, so divergence is still caught at the next read.
-    at::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(s.device));
-    int64_t done = 0, read_at = 0;
+    at::Tensor loss_sum =
+        torch::full({}, partial_loss_sum, torch::TensorOptions().dtype(torch::kDouble).device(s.device));
+    int64_t done = first_batch, read_at = first_batch;
     const int64_t total = s.train->num_batches();
     auto read_loss = [&]() -> absl::StatusOr<double> {
       const double value = loss_sum.item<double>();
@@ -85,9 +149,22 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       return value;
     };
     const int check_every = s.config.progress_interval > 0 ? s.config.progress_interval : 10;
-    while (std::optional<Batch> batch = s.train->Next()) {
+    // Saves the batches trained so far (loader position) as partial.ckpt.
+    auto save_partial = [&]() -> absl::Status {
+      CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
+      return WritePartialCheckpoint(s, s.train->position(), sum, stats.images);
+    };
+    auto cancelled = [&]() -> absl::Status {
+      if (s.config.checkpoint_interval_min > 0.0 && s.train->position() > first_batch) {
+        CATDOG_RETURN_IF_ERROR(save_partial());
+      }
+      return absl::CancelledError("training cancelled");
+    };
+    while (true) {
+      if (StopRequested(s.stop)) return cancelled();
+      std::optional<Batch> batch = s.train->Next();
+      if (!batch) break;
       ++done;
-      if (StopRequested(s.stop)) return absl::CancelledError("training cancelled");
       if (!batch->status.ok()) return batch->status;
       const int64_t n = batch->labels.size(0);
       if (n < 2) continue;  // BatchNorm cannot train on a single image
@@ -116,9 +193,11 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
         CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
         if (report) s.observer->OnProgress({epoch, done, total, sum / stats.images});
       }
+      if (PartialCheckpointDue(s)) CATDOG_RETURN_IF_ERROR(save_partial());
     }
-    if (StopRequested(s.stop)) return absl::CancelledError("training cancelled");
+    if (StopRequested(s.stop)) return cancelled();
     CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
+    stats.loss_sum = sum;
     if (stats.images > 0) stats.loss = sum / static_cast<double>(stats.images);
     return absl::OkStatus();
   });
@@ -128,24 +207,17 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
   return stats;
 }
 
-std::string NowRfc3339() { return absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone()); }
-
 absl::Status WriteCheckpoint(RunState& s, CheckpointKind kind, const std::string& path,
                              const EpochMetrics& metrics) {
-  ModelCard card;
-  card.arch = s.config.arch;
-  card.width = s.config.width;
-  card.class_names = s.classes;
-  card.preprocessing = s.config.preprocessing;
-  card.kind = CheckpointKindName(kind);
-  card.metrics = metrics;
-  card.train_config_json = TrainConfigToJson(s.config);
-  card.created_at = NowRfc3339();
-  card.parameter_count = CountParameters(*s.model);
   // The best checkpoint is for serving and evaluation: weights only. The last
-  // one also carries the optimizer state, to resume from.
-  CATDOG_RETURN_IF_ERROR(SaveCheckpoint(
-      path, card, s.model, kind == CheckpointKind::kLast ? s.optimizer.get() : nullptr));
+  // one also carries the optimizer and training state, to resume from.
+  const ModelCard card = MakeCard(s, CheckpointKindName(kind), metrics);
+  if (kind == CheckpointKind::kLast) {
+    const TrainingState state = StateNow(s);
+    CATDOG_RETURN_IF_ERROR(SaveCheckpoint(path, card, s.model, s.optimizer.get(), &state));
+  } else {
+    CATDOG_RETURN_IF_ERROR(SaveCheckpoint(path, card, s.model, nullptr));
+  }
   if (s.observer != nullptr) s.observer->OnCheckpoint(kind, path, metrics);
   return absl::OkStatus();
 }
@@ -195,6 +267,50 @@ std::string Trainer::BestCheckpointPath(const TrainConfig& config) {
 std::string Trainer::LastCheckpointPath(const TrainConfig& config) {
   return config.output_dir + "/last.ckpt";
 }
+std::string Trainer::PartialCheckpointPath(const TrainConfig& config) {
+  return config.output_dir + "/partial.ckpt";
+}
+
+namespace {
+
+// The newest of output_dir's last.ckpt and partial.ckpt; nullopt when
+// neither exists. A damaged file is passed over for the other one; when
+// every file there is damaged, the error (a resume never silently starts
+// over from damaged state).
+absl::StatusOr<std::optional<Trainer::ResumeCandidate>> FindResumePoint(const TrainConfig& config,
+                                                                        const ImageFolder& dataset) {
+  std::optional<Trainer::ResumeCandidate> best;
+  absl::Status error;
+  for (const std::string& path : {Trainer::LastCheckpointPath(config), Trainer::PartialCheckpointPath(config)}) {
+    absl::StatusOr<ResumePoint> point = ReadResumePoint(path);
+    if (absl::IsNotFound(point.status())) continue;
+    if (point.ok() && point->card.class_names != dataset.classes) {
+      point = absl::InvalidArgumentError(absl::StrCat(path, ": trained on classes [",
+                                                      absl::StrJoin(point->card.class_names, ", "),
+                                                      "], the dataset now has [",
+                                                      absl::StrJoin(dataset.classes, ", "), "]"));
+    }
+    if (point.ok() && (point->card.width != config.width ||
+                       point->card.preprocessing.image_size != config.preprocessing.image_size)) {
+      point = absl::InvalidArgumentError(
+          absl::StrCat(path, ": written for width ", point->card.width, " at ",
+                       point->card.preprocessing.image_size, " px, not this config's width ", config.width,
+                       " at ", config.preprocessing.image_size, " px"));
+    }
+    if (!point.ok()) {
+      spdlog::warn("cannot resume from {}: {}", path, point.status().message());
+      if (error.ok()) error = point.status();
+      continue;
+    }
+    if (!best || point->state.IsAfter(best->state)) {
+      best = Trainer::ResumeCandidate{path, point->state, point->card.metrics};
+    }
+  }
+  if (!best && !error.ok()) return error;
+  return best;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& config) {
   CATDOG_RETURN_IF_ERROR(ValidateTrainConfig(config));
@@ -221,8 +337,17 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
         "dataset ", config.dataset_root, " has ", dataset.samples.size(),
         " images: too few for a train/valid split at fraction ", config.valid_fraction));
   }
+  std::optional<ResumeCandidate> resume;
+  if (config.resume) {
+    CATDOG_ASSIGN_OR_RETURN(resume, FindResumePoint(config, dataset));
+  }
   return std::unique_ptr<Trainer>(
-      new Trainer(config, std::move(dataset), std::move(split), std::move(test)));
+      new Trainer(config, std::move(dataset), std::move(split), std::move(test), std::move(resume)));
+}
+
+std::optional<EpochMetrics> Trainer::resumes_after() const {
+  if (!resume_ || resume_->state.epochs_completed == 0) return std::nullopt;
+  return resume_->metrics;
 }
 
 int64_t Trainer::estimated_peak_bytes() const {
@@ -283,8 +408,9 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   eval_opts.shuffle = false;
   eval_opts.augment = false;
 
-  RunState s{c,       dataset_.classes, device,  precision, std::nullopt, Vgg16(nullptr),
-             nullptr, nullptr,          nullptr, observer,  stop};
+  RunState s{c,       dataset_.classes, device,   precision, std::nullopt, Vgg16(nullptr),
+             nullptr, nullptr,          nullptr,  observer,  stop,         TrainingState{},
+             EpochMetrics{}, Clock::now()};
   if (precision == Precision::kFp16) s.scaler.emplace();
   // Validation and test passes run under the same autocast as training.
   auto evaluate = [&](BatchLoader& loader) {
@@ -326,16 +452,40 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   result.best_checkpoint = BestCheckpointPath(c);
   result.last_checkpoint = LastCheckpointPath(c);
   result.best_valid_accuracy = -1.0;
+  s.position.learning_rate = scheduler.lr();
+  if (resume_) {
+    const TrainingState& r = resume_->state;
+    CATDOG_RETURN_IF_ERROR(LoadTrainingCheckpoint(resume_->path, s.model, *s.optimizer, device));
+    scheduler.Restore(r.learning_rate, r.plateau_best, r.plateau_bad_epochs, r.plateau_cooldown_left);
+    SetLearningRate(*s.optimizer, scheduler.lr());
+    early_stopping.Restore(r.early_stop_best, r.early_stop_trigger);
+    if (s.scaler && r.loss_scale > 0.0) s.scaler->Restore(r.loss_scale, r.loss_scale_clean_steps);
+    result.best_valid_accuracy = r.best_valid_accuracy;
+    result.best_epoch = r.best_epoch;
+    result.epochs_completed = r.epochs_completed;
+    result.early_stopped = r.early_stop_trigger > c.early_stop_patience;
+    s.position = r;
+    s.last_metrics = resume_->metrics;
+    spdlog::info("resuming from {}: {} epochs complete, {} batches into epoch {}", resume_->path,
+                 r.epochs_completed, r.batches_done, r.epochs_completed + 1);
+  }
 
-  for (int64_t epoch = 1; epoch <= c.epochs; ++epoch) {
+  for (int64_t epoch = result.epochs_completed + 1; epoch <= c.epochs && !result.early_stopped; ++epoch) {
     const auto start = Clock::now();
     EpochMetrics m;
     m.epoch = epoch;
     m.learning_rate = scheduler.lr();
     CATDOG_ASSIGN_OR_RETURN(EpochStats train, TrainEpoch(s, epoch));
     const double train_seconds = SecondsSince(start);
-    CATDOG_ASSIGN_OR_RETURN(EvalMetrics valid, evaluate(*s.valid));
-    if (StopRequested(stop)) return absl::CancelledError("training cancelled");
+    absl::StatusOr<EvalMetrics> evaluated = evaluate(*s.valid);
+    if (StopRequested(stop)) {
+      // Stopped during validation: the epoch's training is kept.
+      if (c.checkpoint_interval_min > 0.0) {
+        CATDOG_RETURN_IF_ERROR(WritePartialCheckpoint(s, s.train->position(), train.loss_sum, train.images));
+      }
+      return absl::CancelledError("training cancelled");
+    }
+    CATDOG_ASSIGN_OR_RETURN(EvalMetrics valid, std::move(evaluated));
     m.train_loss = train.loss;
     m.valid_loss = valid.loss;
     m.valid_accuracy = valid.accuracy;
@@ -354,7 +504,21 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
       result.best_epoch = epoch;
       CATDOG_RETURN_IF_ERROR(WriteCheckpoint(s, CheckpointKind::kBest, result.best_checkpoint, m));
     }
+    s.position = TrainingState{};
+    s.position.epochs_completed = epoch;
+    s.position.learning_rate = scheduler.lr();
+    s.position.plateau_best = scheduler.best();
+    s.position.plateau_bad_epochs = scheduler.bad_epochs();
+    s.position.plateau_cooldown_left = scheduler.cooldown_left();
+    s.position.early_stop_best = early_stopping.best();
+    s.position.early_stop_trigger = early_stopping.trigger();
+    s.position.best_valid_accuracy = result.best_valid_accuracy;
+    s.position.best_epoch = result.best_epoch;
+    s.last_metrics = m;
     CATDOG_RETURN_IF_ERROR(WriteCheckpoint(s, CheckpointKind::kLast, result.last_checkpoint, m));
+    // last.ckpt is now ahead of any mid-epoch checkpoint.
+    std::error_code ignored;
+    std::filesystem::remove(PartialCheckpointPath(c), ignored);
     result.epochs_completed = epoch;
     if (observer != nullptr) observer->OnEpochEnd(m);
     if (absl::Status tb_status = WriteScalars(tb.get(), m); !tb_status.ok()) {

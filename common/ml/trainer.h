@@ -3,6 +3,12 @@
 // best checkpoint by valid accuracy, last checkpoint every epoch, and a test
 // evaluation of both at the end when a test root is set.
 //
+// With config.resume the run continues from the newest of last.ckpt and
+// partial.ckpt (mid-epoch, config.checkpoint_interval_min) in output_dir:
+// weights, Adam, schedule, early stopping, best so far and the loader's
+// position, so its epochs equal an uninterrupted run's (bit for bit at one
+// thread). Without either file it starts from epoch 1.
+//
 // Create() validates the config and indexes the datasets, so bad input fails
 // before any work is queued. Run() may be called once, on any thread; the
 // observer is called on that thread. Process-wide effect: Run() sets
@@ -18,6 +24,7 @@
 #include "common/data/image_folder.h"
 #include "common/data/train_config.h"
 #include "common/data/training_run.h"
+#include "common/data/training_state.h"
 
 namespace catdog::common {
 
@@ -32,6 +39,7 @@ class Trainer final : public TrainingRun {
   size_t train_size() const override { return split_.train.size(); }
   size_t valid_size() const override { return split_.valid.size(); }
   int64_t estimated_peak_bytes() const override;
+  std::optional<EpochMetrics> resumes_after() const override;
 
   // As TrainingRun::Run; ABORTED when the loss is NaN or infinite. Gives the
   // run's freed host memory back to the system before returning.
@@ -39,17 +47,27 @@ class Trainer final : public TrainingRun {
 
   static std::string BestCheckpointPath(const TrainConfig& config);
   static std::string LastCheckpointPath(const TrainConfig& config);
+  static std::string PartialCheckpointPath(const TrainConfig& config);
+
+  // A checkpoint a resumed run may continue from.
+  struct ResumeCandidate {
+    std::string path;
+    TrainingState state;
+    EpochMetrics metrics;  // of its last complete epoch
+  };
 
  private:
   absl::StatusOr<TrainingResult> Train(TrainingObserver* observer, const StopToken* stop);
-  Trainer(TrainConfig config, ImageFolder dataset, SplitResult split, std::optional<ImageFolder> test)
+  Trainer(TrainConfig config, ImageFolder dataset, SplitResult split, std::optional<ImageFolder> test,
+          std::optional<ResumeCandidate> resume)
       : config_(std::move(config)), dataset_(std::move(dataset)), split_(std::move(split)),
-        test_(std::move(test)) {}
+        test_(std::move(test)), resume_(std::move(resume)) {}
 
   const TrainConfig config_;
   const ImageFolder dataset_;
   const SplitResult split_;
   const std::optional<ImageFolder> test_;
+  const std::optional<ResumeCandidate> resume_;  // with config.resume
 };
 
 }  // namespace catdog::common

@@ -31,7 +31,10 @@ TempDir::~TempDir() {
 cv::Mat SyntheticImage(int label, int size, unsigned seed) {
   std::mt19937 rng(seed);
   cv::Mat img(size, size, CV_8UC3);
-  cv::randu(img, cv::Scalar::all(0), cv::Scalar::all(90));
+  // Its own generator: cv::randu's global one would make every dataset
+  // depend on what the process drew before.
+  cv::RNG noise(seed);
+  noise.fill(img, cv::RNG::UNIFORM, cv::Scalar::all(0), cv::Scalar::all(90));
   // A bright square at a random place: red for class 0, blue for class 1.
   const int side = size / 2;
   const int x = static_cast<int>(rng() % static_cast<unsigned>(size - side + 1));

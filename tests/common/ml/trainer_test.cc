@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -21,6 +23,7 @@ class RecordingObserver : public TrainingObserver {
  public:
   void OnProgress(const Progress& p) override {
     progress.push_back(p);
+    if (on_progress) on_progress(p);
     if (stop_at_epoch == p.epoch && stop_at_batch == p.batches_done && stop != nullptr) {
       stop->RequestStop();
     }
@@ -37,6 +40,7 @@ class RecordingObserver : public TrainingObserver {
   std::vector<EpochMetrics> epochs;
   std::vector<std::pair<std::string, std::string>> checkpoints;
   std::vector<std::pair<std::string, EvalMetrics>> tests;
+  std::function<void(const Progress&)> on_progress;
   StopToken* stop = nullptr;
   int64_t stop_at_epoch = -1;
   int64_t stop_at_batch = -1;
@@ -276,6 +280,169 @@ TEST_F(TrainerTest, MissingDatasetIsNotFound) {
   TrainConfig config = Config();
   config.dataset_root = dir_.Sub("nope");
   EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kNotFound);
+}
+
+
+// What must be equal between a resumed and an uninterrupted run (not the
+// timings).
+void ExpectSameEpochs(const std::vector<EpochMetrics>& got, const std::vector<EpochMetrics>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE(::testing::Message() << "epoch " << want[i].epoch);
+    EXPECT_EQ(got[i].epoch, want[i].epoch);
+    EXPECT_EQ(got[i].train_loss, want[i].train_loss);
+    EXPECT_EQ(got[i].valid_loss, want[i].valid_loss);
+    EXPECT_EQ(got[i].valid_accuracy, want[i].valid_accuracy);
+    EXPECT_EQ(got[i].learning_rate, want[i].learning_rate);
+    EXPECT_EQ(got[i].early_stop_trigger, want[i].early_stop_trigger);
+    EXPECT_EQ(got[i].is_best, want[i].is_best);
+  }
+}
+
+class ResumeTest : public TrainerTest {
+ protected:
+  // One thread, so losses are bit-for-bit reproducible; a plateau patience
+  // of 0 makes the schedule change the rate, so its state matters too.
+  TrainConfig ResumeConfig(const std::string& out) const {
+    TrainConfig c = Config();
+    c.threads = 1;
+    c.epochs = 4;
+    c.lr_patience = 0;
+    c.early_stop_patience = 10;
+    c.test_root = dir_.Sub("test");
+    c.output_dir = dir_.Sub(out);
+    return c;
+  }
+
+  // The uninterrupted run: epoch metrics and test results.
+  void RunReference() {
+    auto trainer = Trainer::Create(ResumeConfig("reference"));
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    reference_ = observer.epochs;
+    reference_result_ = *result;
+    bool rate_changed = false;
+    for (const auto& m : reference_) rate_changed |= m.learning_rate != reference_[0].learning_rate;
+    ASSERT_TRUE(rate_changed) << "the schedule never moved; the test would not see its state";
+  }
+
+  // Runs `config` until progress reaches (epoch, batch), then stops it.
+  std::vector<EpochMetrics> RunAndStopAt(const TrainConfig& config, int64_t epoch, int64_t batch) {
+    auto trainer = Trainer::Create(config);
+    EXPECT_TRUE(trainer.ok()) << trainer.status();
+    if (!trainer.ok()) return {};
+    StopToken stop;
+    RecordingObserver observer;
+    observer.stop = &stop;
+    observer.stop_at_epoch = epoch;
+    observer.stop_at_batch = batch;
+    EXPECT_EQ((*trainer)->Run(&observer, &stop).status().code(), absl::StatusCode::kCancelled);
+    return observer.epochs;
+  }
+
+  // Resumes `config`'s run to the end; checks it matches the reference.
+  void ResumeAndCompare(TrainConfig config, int64_t expect_resumes_after) {
+    config.resume = true;
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    ASSERT_TRUE((*trainer)->resumes_after().has_value());
+    EXPECT_EQ((*trainer)->resumes_after()->epoch, expect_resumes_after);
+    EXPECT_EQ((*trainer)->resumes_after()->valid_loss, reference_[expect_resumes_after - 1].valid_loss);
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ExpectSameEpochs(observer.epochs, std::vector<EpochMetrics>(
+                                          reference_.begin() + expect_resumes_after, reference_.end()));
+    EXPECT_EQ(result->epochs_completed, reference_result_.epochs_completed);
+    EXPECT_EQ(result->best_epoch, reference_result_.best_epoch);
+    EXPECT_EQ(result->best_valid_accuracy, reference_result_.best_valid_accuracy);
+    ASSERT_TRUE(result->test_best && result->test_last);
+    EXPECT_EQ(result->test_best->loss, reference_result_.test_best->loss);
+    EXPECT_EQ(result->test_last->loss, reference_result_.test_last->loss);
+    EXPECT_FALSE(std::filesystem::exists(Trainer::PartialCheckpointPath(config)));
+  }
+
+  std::vector<EpochMetrics> reference_;
+  TrainingResult reference_result_;
+};
+
+TEST_F(ResumeTest, ResumeAfterAStopEqualsAnUninterruptedRun) {
+  ASSERT_NO_FATAL_FAILURE(RunReference());
+  const TrainConfig config = ResumeConfig("stopped");
+  // Stopped inside epoch 3 without mid-epoch checkpoints: continues after
+  // epoch 2, from last.ckpt.
+  std::vector<EpochMetrics> before = RunAndStopAt(config, 3, 5);
+  ExpectSameEpochs(before, std::vector<EpochMetrics>(reference_.begin(), reference_.begin() + 2));
+  EXPECT_FALSE(std::filesystem::exists(Trainer::PartialCheckpointPath(config)));
+  ResumeAndCompare(config, 2);
+}
+
+TEST_F(ResumeTest, MidEpochCheckpointsResumeInsideTheEpoch) {
+  ASSERT_NO_FATAL_FAILURE(RunReference());
+  TrainConfig config = ResumeConfig("mid-epoch");
+  config.checkpoint_interval_min = 1e-9;  // after every batch
+  // The periodic checkpoint is on disk while the epoch runs.
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok());
+  StopToken stop;
+  RecordingObserver observer;
+  std::optional<TrainingState> seen;
+  observer.on_progress = [&](const Progress& p) {
+    if (p.epoch == 2 && p.batches_done == 4) {
+      auto point = ReadResumePoint(Trainer::PartialCheckpointPath(config));
+      ASSERT_TRUE(point.ok()) << point.status();
+      seen = point->state;
+      stop.RequestStop();
+    }
+  };
+  ASSERT_EQ((*trainer)->Run(&observer, &stop).status().code(), absl::StatusCode::kCancelled);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->epochs_completed, 1);
+  EXPECT_EQ(seen->batches_done, 3);  // saved after batch 3, before batch 4's report
+  // The stop itself saved batch 4 too.
+  auto at_stop = ReadResumePoint(Trainer::PartialCheckpointPath(config));
+  ASSERT_TRUE(at_stop.ok()) << at_stop.status();
+  EXPECT_EQ(at_stop->state.batches_done, 4);
+  EXPECT_GT(at_stop->state.partial_images, 0);
+  EXPECT_EQ(at_stop->card.kind, "partial");
+  ResumeAndCompare(config, 1);
+}
+
+TEST_F(ResumeTest, WithoutCheckpointsResumeStartsAtEpochOne) {
+  TrainConfig config = ResumeConfig("fresh");
+  config.resume = true;
+  config.epochs = 1;
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  EXPECT_FALSE((*trainer)->resumes_after().has_value());
+  RecordingObserver observer;
+  ASSERT_TRUE((*trainer)->Run(&observer, nullptr).ok());
+  ASSERT_EQ(observer.epochs.size(), 1u);
+  EXPECT_EQ(observer.epochs[0].epoch, 1);
+}
+
+TEST_F(ResumeTest, DamagedOrForeignCheckpointsAreRefusedNotSilentlyRestarted) {
+  TrainConfig config = ResumeConfig("damaged");
+  config.epochs = 1;
+  ASSERT_TRUE((*Trainer::Create(config))->Run(nullptr, nullptr).ok());
+  config.resume = true;
+  // A different width: the weights would not fit.
+  TrainConfig wider = config;
+  wider.width = 0.25;
+  auto refused = Trainer::Create(wider);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("width"), std::string::npos) << refused.status();
+  // A best checkpoint copied over last.ckpt holds no training state.
+  std::filesystem::copy_file(Trainer::BestCheckpointPath(config), Trainer::LastCheckpointPath(config),
+                             std::filesystem::copy_options::overwrite_existing);
+  refused = Trainer::Create(config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("no training state"), std::string::npos) << refused.status();
+  // Garbage.
+  std::ofstream(Trainer::LastCheckpointPath(config), std::ios::trunc) << "not a checkpoint";
+  EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
