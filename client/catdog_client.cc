@@ -62,6 +62,12 @@ absl::StatusOr<v1::Job> CatdogClient::CancelJob(const std::string& job_id) {
   return Call(*training_, &v1::TrainingService::Stub::CancelJob, request);
 }
 
+absl::StatusOr<v1::Job> CatdogClient::ResumeJob(const std::string& job_id) {
+  v1::ResumeJobRequest request;
+  request.set_job_id(job_id);
+  return Call(*training_, &v1::TrainingService::Stub::ResumeJob, request);
+}
+
 absl::Status CatdogClient::WatchJob(const std::string& job_id,
                                     const std::function<void(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;  // no deadline: a job may run for hours

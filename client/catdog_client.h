@@ -31,6 +31,7 @@ class CatdogClient {
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::vector<v1::JobState>& states = {});
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
+  absl::StatusOr<v1::Job> ResumeJob(const std::string& job_id);
   // Calls `on_event` for each event (replay first, then live) until the job
   // ends; returns the stream's final status.
   absl::Status WatchJob(const std::string& job_id,

@@ -225,6 +225,11 @@ int Main(int argc, char** argv) {
   status->add_option("job", job_id, "job id")->required();
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
   cancel->add_option("job", job_id, "job id")->required();
+  bool watch_resumed = false;
+  CLI::App* resume = app.add_subcommand(
+      "resume", "continue an interrupted, cancelled or failed job from its last checkpoint");
+  resume->add_option("job", job_id, "job id")->required();
+  resume->add_flag("--watch", watch_resumed, "follow the job until it ends (exit 0 only if it succeeds)");
 
   std::vector<std::string> state_filter;
   CLI::App* jobs = app.add_subcommand("jobs", "list jobs");
@@ -302,6 +307,16 @@ int Main(int argc, char** argv) {
                                    job->state() == v1::RUNNING ? "stopping at the next batch"
                                                                : JobStateName(job->state())));
     return kExitOk;
+  }
+  if (*resume) {
+    absl::StatusOr<v1::Job> job = client->ResumeJob(job_id);
+    if (!job.ok()) return Fail(job.status());
+    if (g.json && !watch_resumed) {
+      Print(ToJson(*job) + "\n");
+    } else if (!g.json) {
+      Print(absl::StrFormat("%s: queued to continue after epoch %d\n", job_id, job->epochs_completed()));
+    }
+    return watch_resumed ? Watch(*client, job_id, g.json) : kExitOk;
   }
   if (*jobs) {
     std::vector<v1::JobState> states;

@@ -29,6 +29,8 @@ class StopToken {
  public:
   void RequestStop() { stop_.store(true, std::memory_order_release); }
   bool stop_requested() const { return stop_.load(std::memory_order_acquire); }
+  // For a token reused by a new run (a resumed job); not while one runs.
+  void Reset() { stop_.store(false, std::memory_order_release); }
 
  private:
   std::atomic<bool> stop_{false};

@@ -154,6 +154,14 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::CancelJob(grpc::CallbackServerCon
   return Reply(context, job.status());
 }
 
+grpc::ServerUnaryReactor* TrainingServiceImpl::ResumeJob(grpc::CallbackServerContext* context,
+                                                         const v1::ResumeJobRequest* request,
+                                                         v1::Job* response) {
+  absl::StatusOr<common::JobInfo> job = jobs_->Resume(request->job_id());
+  if (job.ok()) *response = api::JobInfoToProto(*job);
+  return Reply(context, job.status());
+}
+
 grpc::ServerWriteReactor<v1::JobEvent>* TrainingServiceImpl::WatchJob(grpc::CallbackServerContext* context,
                                                                       const v1::WatchJobRequest* request) {
   absl::StatusOr<common::JobInfo> job = jobs_->Get(request->job_id());

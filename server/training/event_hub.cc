@@ -27,7 +27,7 @@ std::vector<EventHub::Wake> EventHub::WakesLocked(const std::string& job_id) con
 
 void EventHub::Open(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
-  LogLocked(job_id);
+  LogLocked(job_id).closed = false;
 }
 
 int64_t EventHub::Publish(const std::string& job_id, common::JobEvent::Payload payload) {

@@ -31,7 +31,8 @@ class EventHub {
   };
   using Wake = std::function<void()>;
 
-  // Creates the job's log (no-op if present).
+  // Creates the job's log, or opens a closed one again (a resumed job: its
+  // events continue the same sequence).
   void Open(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends an event; ignored after Close. Returns its sequence number.
   int64_t Publish(const std::string& job_id, common::JobEvent::Payload payload) ABSL_LOCKS_EXCLUDED(mu_);

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -261,16 +262,7 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
   CATDOG_RETURN_IF_ERROR(ResolveSpec(options_, id, spec));
   // Indexes the dataset (a directory walk): done here, unlocked, so a bad
   // dataset fails the request rather than the job.
-  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, deps_.make_run(spec.config));
-  if (const int64_t need = run->estimated_peak_bytes();
-      options_.max_job_memory_bytes > 0 && need > options_.max_job_memory_bytes) {
-    const common::TrainConfig& c = spec.config;
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "this job would need about %.1f GiB (batch %d at %d px, width %g), more than the %.1f GiB a job "
-        "may use here (--max-job-memory-gb): lower the batch size, image size or width",
-        need / double(1LL << 30), c.batch_size, c.preprocessing.image_size, c.width,
-        options_.max_job_memory_bytes / double(1LL << 30)));
-  }
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, MakeRun(spec.config));
 
   auto job = std::make_unique<Job>();
   common::JobInfo& info = job->info;
@@ -296,6 +288,89 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
   spdlog::info("[{}] queued: {} ({} train / {} valid images, {} px, {} epochs)", id,
                snapshot.spec.config.dataset_root, snapshot.train_images, snapshot.valid_images,
                snapshot.spec.config.preprocessing.image_size, snapshot.spec.config.epochs);
+  return snapshot;
+}
+
+absl::StatusOr<std::unique_ptr<common::TrainingRun>> JobManager::MakeRun(const common::TrainConfig& c) const {
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, deps_.make_run(c));
+  if (const int64_t need = run->estimated_peak_bytes();
+      options_.max_job_memory_bytes > 0 && need > options_.max_job_memory_bytes) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "this job would need about %.1f GiB (batch %d at %d px, width %g), more than the %.1f GiB a job "
+        "may use here (--max-job-memory-gb): lower the batch size, image size or width",
+        need / double(1LL << 30), c.batch_size, c.preprocessing.image_size, c.width,
+        options_.max_job_memory_bytes / double(1LL << 30)));
+  }
+  return run;
+}
+
+absl::StatusOr<common::JobInfo> JobManager::Resume(const std::string& id) {
+  common::JobInfo snapshot;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("server is shutting down");
+    Job* job = FindLocked(id);
+    if (job == nullptr) return NoSuchJob(id);
+    const common::JobState state = job->info.state;
+    if (state != common::JobState::kInterrupted && state != common::JobState::kCancelled &&
+        state != common::JobState::kFailed) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", id, " is ", common::JobStateName(state),
+          "; only an INTERRUPTED, CANCELLED or FAILED job can be resumed"));
+    }
+    if (job->resuming) return absl::AbortedError(absl::StrCat("job ", id, " is being resumed already"));
+    if (static_cast<int>(queue_.size()) >= options_.max_queued_jobs) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "job queue full (", queue_.size(), " jobs waiting); cancel one or retry later"));
+    }
+    job->resuming = true;
+    snapshot = job->info;
+  }
+  absl::Cleanup done = [&] {
+    absl::MutexLock lock(&mu_);
+    FindLocked(id)->resuming = false;
+  };
+  common::TrainConfig& config = snapshot.spec.config;
+  // The data root may have changed since the job started: confined again.
+  CATDOG_ASSIGN_OR_RETURN(config.dataset_root, ResolveDatasetPath(options_.data_root, config.dataset_root));
+  if (!config.test_root.empty()) {
+    CATDOG_ASSIGN_OR_RETURN(config.test_root, ResolveDatasetPath(options_.data_root, config.test_root));
+  }
+  config.resume = true;
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, MakeRun(config));
+  // The history continues where the checkpoint does: rows after it are
+  // trained again, and a row the checkpoint has but the store missed (a
+  // crash between the two writes) comes from the checkpoint's card.
+  const std::optional<common::EpochMetrics> after = run->resumes_after();
+  const int64_t resume_epoch = after ? after->epoch : 0;
+  CATDOG_RETURN_IF_ERROR(store_->DropEpochsAfter(id, resume_epoch));
+  CATDOG_ASSIGN_OR_RETURN(std::vector<common::EpochMetrics> stored, store_->LoadEpochs(id));
+  if (after && (stored.empty() || stored.back().epoch < after->epoch)) {
+    CATDOG_RETURN_IF_ERROR(store_->AppendEpoch(id, *after, {}));
+  }
+  snapshot.state = common::JobState::kQueued;
+  snapshot.error.clear();
+  snapshot.promotion.clear();
+  snapshot.test.clear();
+  snapshot.finished_unix_ms = 0;
+  snapshot.epochs_completed = resume_epoch;
+  // Stored before a worker can take the job, so its RUNNING row comes after.
+  CATDOG_RETURN_IF_ERROR(store_->SaveJob(snapshot));
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindLocked(id);
+    job->info = snapshot;
+    job->cancel_requested = false;
+    job->failure.clear();
+    job->stop.Reset();
+    job->run = std::move(run);
+    // Published before a worker can take the job, so RUNNING follows QUEUED
+    // (the hub's wake callbacks never take this lock).
+    hub_->Open(id);
+    hub_->Publish(id, common::StateChange{common::JobState::kQueued, ""});
+    queue_.push_back(job);
+  }
+  spdlog::info("[{}] resumed: queued to continue after epoch {}", id, resume_epoch);
   return snapshot;
 }
 

@@ -72,6 +72,13 @@ class JobManager {
   absl::StatusOr<common::JobInfo> Get(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
   // Oldest first; all jobs when `states` is empty.
   std::vector<common::JobInfo> List(const std::vector<common::JobState>& states) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues an INTERRUPTED, CANCELLED or FAILED job again, to continue from
+  // its last complete epoch (or mid-epoch checkpoint) with the config it was
+  // started with; its epoch history continues where the checkpoint is.
+  // FAILED_PRECONDITION for a job in any other state, INVALID_ARGUMENT when
+  // its checkpoints cannot be continued from (damaged, or the dataset's
+  // classes changed).
+  absl::StatusOr<common::JobInfo> Resume(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // A queued job is cancelled at once; a running one stops within one batch
   // (the returned snapshot may still say RUNNING).
   absl::StatusOr<common::JobInfo> Cancel(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
@@ -92,6 +99,7 @@ class JobManager {
     std::unique_ptr<common::TrainingRun> run;  // until the run ends
     common::StopToken stop;
     bool cancel_requested = false;
+    bool resuming = false;  // a Resume call is preparing the job
     std::string failure;  // set when the manager stopped the run as failed
   };
   // The state dir's identity, taken at Create.
@@ -104,6 +112,8 @@ class JobManager {
   JobManager(const JobManagerOptions& options, JobManagerDeps deps)
       : options_(options), deps_(std::move(deps)), store_(deps_.store), hub_(deps_.hub) {}
   absl::Status Restore() ABSL_LOCKS_EXCLUDED(mu_);
+  // make_run, then the memory budget check.
+  absl::StatusOr<std::unique_ptr<common::TrainingRun>> MakeRun(const common::TrainConfig& config) const;
   // FAILED_PRECONDITION when the state dir is gone or is another folder now.
   absl::Status CheckStateDir() const;
   // Stops a running job; it ends FAILED with `why`.

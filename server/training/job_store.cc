@@ -259,6 +259,12 @@ absl::Status JobStore::SaveJob(const common::JobInfo& job) {
   return ExecLocked("COMMIT;");
 }
 
+absl::Status JobStore::DropEpochsAfter(const std::string& job_id, int64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "DELETE FROM epochs WHERE job_id = ?1 AND epoch > ?2");
+  return st.Bind(1, job_id).Bind(2, epoch).Run();
+}
+
 absl::Status JobStore::AppendEpoch(const std::string& job_id, const common::EpochMetrics& m,
                                   const std::vector<common::CheckpointInfo>& checkpoints) {
   absl::MutexLock lock(&mu_);

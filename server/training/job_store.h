@@ -50,6 +50,8 @@ class JobStore {
   // transaction: the checkpoint list never shows an epoch the history lacks.
   absl::Status AppendEpoch(const std::string& job_id, const common::EpochMetrics& metrics,
                            const std::vector<common::CheckpointInfo>& checkpoints) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes the job's epoch rows after `epoch` (a resumed job retrains them).
+  absl::Status DropEpochsAfter(const std::string& job_id, int64_t epoch) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends a promotion to the serving history.
   absl::Status RecordPromotion(const ServingRecord& serving) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -20,6 +20,7 @@ struct Script {
   absl::Status fail;                      // returned instead of a result when set
   absl::Notification* hold = nullptr;     // when set, Run waits for it first
   absl::Notification* started = nullptr;  // notified when Run begins
+  int resume_after = 0;  // a resumed run's checkpoint epoch
 };
 
 class FakeRun final : public common::TrainingRun {
@@ -29,6 +30,13 @@ class FakeRun final : public common::TrainingRun {
   size_t train_size() const override { return 8; }
   size_t valid_size() const override { return 2; }
   int64_t estimated_peak_bytes() const override { return int64_t{config_.batch_size} << 30; }  // 1 GiB an image
+  std::optional<common::EpochMetrics> resumes_after() const override {
+    if (!config_.resume || script_.resume_after == 0) return std::nullopt;
+    common::EpochMetrics m;
+    m.epoch = script_.resume_after;
+    m.valid_accuracy = 0.25;  // marks rows that came from the checkpoint's card
+    return m;
+  }
 
   absl::StatusOr<common::TrainingResult> Run(common::TrainingObserver* observer,
                                              const common::StopToken* stop) override {
@@ -38,7 +46,7 @@ class FakeRun final : public common::TrainingRun {
     if (!script_.fail.ok()) return script_.fail;
     common::TrainingResult result;
     result.best_checkpoint = config_.output_dir + "/best.ckpt";
-    for (int e = 1; e <= script_.epochs; ++e) {
+    for (int e = config_.resume ? script_.resume_after + 1 : 1; e <= script_.epochs; ++e) {
       if (stop != nullptr && stop->stop_requested()) return absl::CancelledError("stopped");
       common::EpochMetrics m;
       m.epoch = e;
@@ -172,6 +180,68 @@ TEST_F(JobManagerTest, CancelStopsTheRunningJobAndDropsTheQueuedOne) {
   const absl::Status huge = jobs_->Get(std::string(100000, 'j')).status();
   EXPECT_EQ(huge.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_LT(huge.message().size(), 200u) << "the id is not echoed";
+}
+
+TEST_F(JobManagerTest, ResumeContinuesAFailedJobAfterItsCheckpoint) {
+  script_.fail = absl::ResourceExhaustedError("disk full");
+  StartManager();
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(WaitForEnd(job->id).state, common::JobState::kFailed);
+  // The store holds epochs 1-3; the checkpoint is from epoch 2.
+  for (int e = 1; e <= 3; ++e) {
+    common::EpochMetrics m;
+    m.epoch = e;
+    ASSERT_TRUE(store_->AppendEpoch(job->id, m, {}).ok());
+  }
+  script_ = Script{};
+  script_.epochs = 4;
+  script_.resume_after = 2;
+  auto resumed = jobs_->Resume(job->id);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->state, common::JobState::kQueued);
+  EXPECT_EQ(resumed->epochs_completed, 2);
+  EXPECT_TRUE(resumed->error.empty());
+  EXPECT_TRUE(resumed->spec.config.resume);
+  const common::JobInfo done = WaitForEnd(job->id);
+  EXPECT_EQ(done.state, common::JobState::kSucceeded);
+  EXPECT_EQ(done.epochs_completed, 4);
+  const std::vector<common::EpochMetrics> rows = *store_->LoadEpochs(job->id);
+  std::vector<int64_t> epochs;
+  for (const auto& m : rows) epochs.push_back(m.epoch);
+  EXPECT_EQ(epochs, (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(rows[2].valid_accuracy, 0.8) << "epoch 3 was trained again";
+  std::vector<std::string> states;
+  for (const common::JobEvent& e : hub_.Poll(job->id, 0).events) {
+    if (const auto* s = std::get_if<common::StateChange>(&e.payload)) states.push_back(common::JobStateName(s->state));
+  }
+  EXPECT_EQ(states, (std::vector<std::string>{"QUEUED", "RUNNING", "FAILED", "QUEUED", "RUNNING", "SUCCEEDED"}));
+  EXPECT_EQ(jobs_->Resume(job->id).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(jobs_->Resume("job-99").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobManagerTest, ResumeRecordsTheCheckpointEpochTheStoreMissed) {
+  absl::Notification hold, started;
+  script_.hold = &hold;
+  script_.started = &started;
+  StartManager();
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok());
+  started.WaitForNotification();
+  ASSERT_TRUE(jobs_->Cancel(job->id).ok());
+  hold.Notify();
+  ASSERT_EQ(WaitForEnd(job->id).state, common::JobState::kCancelled);
+  // A crash after last.ckpt (epoch 1) was written but before its row was.
+  script_ = Script{};
+  script_.epochs = 2;
+  script_.resume_after = 1;
+  ASSERT_TRUE(jobs_->Resume(job->id).ok());
+  EXPECT_EQ(WaitForEnd(job->id).state, common::JobState::kSucceeded);
+  auto epochs = *store_->LoadEpochs(job->id);
+  ASSERT_EQ(epochs.size(), 2u);
+  EXPECT_EQ(epochs[0].valid_accuracy, 0.25) << "epoch 1 comes from the checkpoint's card";
+  // A restart re-queues a queued resumed job as a resume.
+  EXPECT_TRUE((*store_->LoadJobs())[0].spec.config.resume);
 }
 
 TEST_F(JobManagerTest, BadRequestsFailBeforeAnythingIsQueued) {
