@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_MAX_QUEUED_IMAGES")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--max-request-mb", o.max_request_mb, "largest accepted request message")
       ->envname("CATDOG_MAX_REQUEST_MB")->capture_default_str()->check(CLI::Range(1, 2047));
+  app.add_option("--max-receive-buffer-mb", o.max_receive_buffer_mb,
+                 "memory all connections together may hold for requests still arriving; past it gRPC "
+                 "refuses or resets uploads (RESOURCE_EXHAUSTED)")
+      ->envname("CATDOG_MAX_RECEIVE_BUFFER_MB")->capture_default_str()->check(CLI::Range(16, 1 << 20));
   app.add_option("--max-images-per-request", o.max_images_per_request, "images in one Classify call at most")
       ->envname("CATDOG_MAX_IMAGES_PER_REQUEST")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--max-image-pixels", o.max_image_pixels, "largest image (width x height, read from its header) decoded; larger ones fail alone")

@@ -21,6 +21,7 @@
 #include "common/ml/device.h"
 #include "catdog/v1/catdog.grpc.pb.h"
 #include "common/ml/trainer.h"
+#include "server/memory_trimmer.h"
 #include "server/rpc/inference_service.h"
 #include "server/rpc/model_service.h"
 #include "server/rpc/stats_service.h"
@@ -142,6 +143,9 @@ absl::Status Server::Start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
   builder.SetMaxReceiveMessageSize(options_.max_request_mb * 1024 * 1024);
+  grpc::ResourceQuota quota("catdogd");
+  quota.Resize(static_cast<size_t>(options_.max_receive_buffer_mb) << 20);
+  builder.SetResourceQuota(quota);
   // gRPC sets SO_REUSEPORT by default, which let a second catdogd bind a
   // port that is in use and take most of its calls. A taken port is an
   // error at start instead.
@@ -164,6 +168,16 @@ absl::Status Server::Start() {
   CATDOG_RETURN_IF_ERROR(LoadServingModel());
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   UpdateInferenceHealth();
+  // Quiet: nothing trains (a job keeps its freed memory for its next step on
+  // purpose) and no Classify call arrived during the last interval.
+  trimmer_ = std::make_unique<MemoryTrimmer>(
+      MemoryTrimmer::Options{}, [this, last_requests = int64_t{-1}]() mutable {
+        const common::ServingStats stats = engine_->Stats();
+        const bool quiet = stats.classify_requests == last_requests && stats.queue_depth == 0 &&
+                           jobs_->CountByState()[common::JobState::kRunning] == 0;
+        last_requests = stats.classify_requests;
+        return quiet;
+      });
   spdlog::info("catdogd listening on {} (data root {}, state dir {})", address(),
                options_.data_root, options_.state_dir);
   return absl::OkStatus();
@@ -216,6 +230,7 @@ void Server::Shutdown() {
     spdlog::info("shutting down: no new work; running jobs stop at the next batch");
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   }
+  trimmer_.reset();
   if (jobs_ != nullptr) jobs_->Shutdown();
   if (hub_ != nullptr) hub_->Shutdown();
   if (grpc_server_ != nullptr) {

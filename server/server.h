@@ -33,6 +33,7 @@ class EventHub;
 class InferenceServiceImpl;
 class JobManager;
 class JobStore;
+class MemoryTrimmer;
 class ModelServiceImpl;
 class ServingEngine;
 class StatsServiceImpl;
@@ -54,6 +55,9 @@ struct ServerOptions {
   absl::Duration max_queue_delay = absl::ZeroDuration();
   int max_queued_images = 1024;
   int max_request_mb = 64;
+  // Memory gRPC may hold for all connections and requests being received
+  // (a grpc::ResourceQuota): stalled uploads cannot pin more than this.
+  int max_receive_buffer_mb = 1024;
   int max_images_per_request = 256;
   int64_t max_image_pixels = 50'000'000;  // from the header, before decoding
   int max_pending_requests = 256;         // accepted, waiting to be decoded
@@ -111,6 +115,7 @@ class Server {
   std::unique_ptr<InferenceServiceImpl> inference_service_;
   std::unique_ptr<ModelServiceImpl> model_service_;
   std::unique_ptr<StatsServiceImpl> stats_service_;
+  std::unique_ptr<MemoryTrimmer> trimmer_;  // reads engine_ and jobs_
   // Written once in Start, under health_mu_: job workers (auto-promote) may
   // already run and update the health from their thread.
   absl::Mutex health_mu_;

@@ -11,6 +11,7 @@
 #include <torch/cuda.h>
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
@@ -329,6 +330,29 @@ TEST_F(ServerTest, CorruptImageFailsOnlyItself) {
   EXPECT_EQ(response->results(2).id(), "bad");
   EXPECT_NE(response->results(2).error(), "");
   EXPECT_FALSE(response->results(0).label().empty());
+}
+
+TEST_F(ServerTest, UnparsableClassifyBytesAreInvalidArgumentSayingSo) {
+  ServerOptions o = Options();
+  o.serve_checkpoint = RandomCheckpoint("random.ckpt");
+  StartServer(o);
+  auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+  const grpc::internal::RpcMethod method("/catdog.v1.InferenceService/Classify",
+                                         grpc::internal::RpcMethod::NORMAL_RPC);
+  for (const std::string garbage : {std::string("\xff\xff\xff\xff", 4), std::string(3, '\0')}) {
+    grpc::Slice slice(garbage);
+    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ClientContext context;
+    const grpc::Status status = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+        channel.get(), method, &context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("not a catdog.v1.ClassifyRequest"), std::string::npos)
+        << status.error_message();
+  }
+  // Well-formed requests still work through the raw handler.
+  auto response = client_->Classify(Images(1, 2));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results_size(), 2);
 }
 
 TEST_F(ServerTest, RefusesBadRequestsWithTheRightCodes) {
