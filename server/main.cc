@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_MAX_QUEUED_IMAGES")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--max-request-mb", o.max_request_mb, "largest accepted request message")
       ->envname("CATDOG_MAX_REQUEST_MB")->capture_default_str()->check(CLI::Range(1, 2047));
+  app.add_option("--serving-threads", o.serving_threads,
+                 "intra-op threads of the serving forward pass (0 = --threads)")
+      ->envname("CATDOG_SERVING_THREADS")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--max-receive-buffer-mb", o.max_receive_buffer_mb,
                  "memory all connections together may hold for requests still arriving; past it gRPC "
                  "refuses or resets uploads (RESOURCE_EXHAUSTED)")

@@ -101,6 +101,9 @@ absl::Status Server::Start() {
   serving.batcher.max_queue_delay = options_.max_queue_delay;
   serving.batcher.max_queue_size = options_.max_queued_images;
   serving.batcher.predict = hooks_.predict;
+  if (options_.serving_threads > 0) {
+    serving.batcher.on_thread_start = [n = options_.serving_threads] { common::ConfigureThreads(n); };
+  }
   serving.max_images_per_request = options_.max_images_per_request;
   serving.max_image_pixels = options_.max_image_pixels;
   serving.max_pending_requests = options_.max_pending_requests;

@@ -125,6 +125,7 @@ void DynamicBatcher::RunBatch(std::vector<Queued>& batch) {
 }
 
 void DynamicBatcher::Loop() {
+  if (options_.on_thread_start) options_.on_thread_start();
   while (true) {
     std::vector<Queued> batch, dropped;
     if (!TakeBatch(&batch, &dropped)) return;

@@ -47,6 +47,9 @@ struct BatcherOptions {
   using Predict = std::function<absl::StatusOr<std::vector<common::Prediction>>(
       const ServingModel&, const std::vector<cv::Mat>&)>;
   Predict predict;
+  // Run once on the batcher's thread before its first batch (the serving
+  // intra-op thread count, which is per thread).
+  std::function<void()> on_thread_start;
 };
 
 struct BatcherStats {
