@@ -25,19 +25,9 @@ stop_hogs() { for h in "${hogs[@]}"; do kill "$h" 2>/dev/null || true; done; hog
 cleanup() { stop_hogs; [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 source deploy/catdogd-launch.sh
+source bench/photos.sh
 
-mkdir -p "$work/data_root"
-if [[ -d "$data/train" ]]; then
-  for cls in cat dog; do
-    mkdir -p "$work/data_root/pets/$cls"
-    mapfile -t files < <(find "$data/train/$cls" -type f | sort -V)
-    for f in "${files[@]:0:120}"; do ln -s "$(realpath "$f")" "$work/data_root/pets/$cls/"; done
-  done
-  mapfile -t images < <(find "$data/test" -type f | sort -V | head -16)
-else
-  "$build/tests/catdog-make-dataset" "$work/data_root/pets" 120 64 >/dev/null
-  mapfile -t images < <(find "$work/data_root/pets" -type f | sort -V | head -16)
-fi
+bench_photos "$work/data_root" 120 16
 train_flags=(--image-size 64 --width 0.5 --batch-size 16 --threads "$threads")
 
 hog() { for _ in $(seq "$(nproc)"); do (while :; do :; done) & hogs+=($!); done; }

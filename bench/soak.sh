@@ -18,19 +18,9 @@ pid=""
 cleanup() { [[ -n "$pid" ]] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 source deploy/catdogd-launch.sh
+source bench/photos.sh
 
-mkdir -p "$work/data_root"
-if [[ -d "$data/train" ]]; then
-  for cls in cat dog; do
-    mkdir -p "$work/data_root/pets/$cls"
-    mapfile -t files < <(find "$data/train/$cls" -type f | sort -V)
-    for f in "${files[@]:0:100}"; do ln -s "$(realpath "$f")" "$work/data_root/pets/$cls/"; done
-  done
-  mapfile -t images < <(find "$data/test" -type f | sort -V | head -64)
-else
-  "$build/tests/catdog-make-dataset" "$work/data_root/pets" 100 64 >/dev/null
-  mapfile -t images < <(find "$work/data_root/pets" -type f | sort -V | head -64)
-fi
+bench_photos "$work/data_root" 100 64
 
 catdogd_start "$work" "$work/catdogd.log" "$build/server/catdogd" --listen 127.0.0.1:0 \
   --data-root "$work/data_root" --state-dir "$work/state" --threads "$threads" --log-level warn
