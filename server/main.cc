@@ -52,6 +52,11 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_MAX_QUEUED_IMAGES")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--max-request-mb", o.max_request_mb, "largest accepted request message")
       ->envname("CATDOG_MAX_REQUEST_MB")->capture_default_str()->check(CLI::Range(1, 2047));
+  double upload_timeout_s = absl::ToDoubleSeconds(o.upload_timeout);
+  app.add_option("--upload-timeout-s", upload_timeout_s,
+                 "seconds a Classify request may take to arrive; a client that stalls mid-upload is ended "
+                 "with DEADLINE_EXCEEDED (0 = no limit)")
+      ->envname("CATDOG_UPLOAD_TIMEOUT_S")->capture_default_str()->check(CLI::Range(0.0, 86400.0));
   app.add_option("--serving-threads", o.serving_threads,
                  "intra-op threads of the serving forward pass (0 = --threads)")
       ->envname("CATDOG_SERVING_THREADS")->capture_default_str()->check(CLI::Range(0, 1024));
@@ -77,6 +82,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   o.max_queue_delay = absl::Microseconds(static_cast<int64_t>(max_queue_delay_ms * 1000));
   o.shutdown_grace = absl::Seconds(shutdown_grace_s);
+  o.upload_timeout = absl::Seconds(upload_timeout_s);
   o.serving_precision = *catdog::common::ParsePrecision(serving_precision);  // checked above
 
   // OpenCV's own pixel cap, read at its first decode, bounds the formats

@@ -137,7 +137,7 @@ absl::Status Server::Start() {
   CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, std::move(job_deps)));
 
   training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get());
-  inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get());
+  inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout);
   model_service_ = std::make_unique<ModelServiceImpl>(jobs_.get(), engine_.get());
   stats_service_ = std::make_unique<StatsServiceImpl>(engine_.get(), jobs_.get(), started);
 
@@ -154,7 +154,8 @@ absl::Status Server::Start() {
   // error at start instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(training_service_.get());
-  builder.RegisterService(inference_service_.get());
+  // Generic, so a stalled upload can be timed out (inference_service.h).
+  builder.RegisterCallbackGenericService(inference_service_.get());
   builder.RegisterService(model_service_.get());
   builder.RegisterService(stats_service_.get());
   {

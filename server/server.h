@@ -55,6 +55,8 @@ struct ServerOptions {
   absl::Duration max_queue_delay = absl::ZeroDuration();
   int max_queued_images = 1024;
   int max_request_mb = 64;
+  // How long a Classify request may take to arrive; 0 = no limit.
+  absl::Duration upload_timeout = absl::Seconds(60);
   // Intra-op threads of the serving forward pass; 0 = the process's count.
   int serving_threads = 0;
   // Memory gRPC may hold for all connections and requests being received

@@ -1,44 +1,119 @@
 #include "server/rpc/inference_service.h"
 
-#include "absl/time/time.h"
+#include <memory>
+
+#include <grpcpp/alarm.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "api/inference_conversion.h"
 #include "api/status_conversion.h"
+#include "catdog/v1/catdog.pb.h"
 
 namespace catdog::server {
+namespace {
 
-grpc::ServerUnaryReactor* InferenceServiceImpl::Classify(grpc::CallbackServerContext* context,
-                                                         const grpc::ByteBuffer* request_bytes,
-                                                         grpc::ByteBuffer* response_bytes) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  // Parsed here rather than by gRPC, so bad bytes get a real answer. The
-  // copy shares the received slices; Deserialize consumes it.
-  grpc::ByteBuffer bytes(*request_bytes);
-  auto request = std::make_shared<v1::ClassifyRequest>();
-  if (const grpc::Status parsed = grpc::SerializationTraits<v1::ClassifyRequest>::Deserialize(&bytes, request.get());
-      !parsed.ok()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "the request bytes are not a catdog.v1.ClassifyRequest (" +
-                                     parsed.error_message() + ")"));
-    return reactor;
+// One Classify call: read one request message (or time out), classify it,
+// write the response and finish.
+class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  ClassifyReactor(ServingEngine* engine, grpc::CallbackServerContext* context, absl::Duration upload_timeout)
+      : engine_(engine), context_(context), race_(std::make_shared<Race>()) {
+    StartRead(&request_bytes_);
+    if (upload_timeout > absl::ZeroDuration()) {
+      // The alarm's callback may run after this reactor is gone (a
+      // cancelled alarm still calls back): it touches only `race`, and the
+      // reactor only when it won the race, which keeps the call open.
+      alarm_.Set(absl::ToChronoTime(absl::Now() + upload_timeout),
+                 [race = race_, reactor = this, upload_timeout](bool fired) {
+                   if (!fired || !race->Claim()) return;
+                   reactor->Finish(grpc::Status(
+                       grpc::StatusCode::DEADLINE_EXCEEDED,
+                       absl::StrFormat("the request did not arrive within %s (the server's --upload-timeout-s)",
+                                       absl::FormatDuration(upload_timeout))));
+                 });
+    }
   }
-  // The request (and so these views) lives until the completion below.
-  std::vector<ImageInput> images;
-  images.reserve(static_cast<size_t>(request->images_size()));
-  for (const v1::Image& image : request->images()) images.push_back({image.id(), image.data()});
-  CallInfo call;
-  call.deadline = absl::FromChrono(context->deadline());
-  call.cancelled = [context] { return context->IsCancelled(); };
-  engine_->Classify(std::move(images), std::move(call),
-                    [reactor, response_bytes, request](absl::StatusOr<common::ClassifyResult> result) {
-                      grpc::Status status = api::ToGrpcStatus(result.status());
-                      if (result.ok()) {
+
+  void OnReadDone(bool ok) override {
+    if (!race_->Claim()) return;  // timed out: the alarm finished the call
+    alarm_.Cancel();
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
+      return;
+    }
+    // Parsed here rather than by gRPC, so bad bytes get a real answer.
+    auto request = std::make_shared<v1::ClassifyRequest>();
+    if (const grpc::Status parsed = grpc::SerializationTraits<v1::ClassifyRequest>::Deserialize(
+            &request_bytes_, request.get());
+        !parsed.ok()) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the request bytes are not a catdog.v1.ClassifyRequest (" + parsed.error_message() + ")"));
+      return;
+    }
+    // The request (and so these views) lives until the completion below.
+    std::vector<ImageInput> images;
+    images.reserve(static_cast<size_t>(request->images_size()));
+    for (const v1::Image& image : request->images()) images.push_back({image.id(), image.data()});
+    CallInfo call;
+    call.deadline = absl::FromChrono(context_->deadline());
+    call.cancelled = [context = context_] { return context->IsCancelled(); };
+    engine_->Classify(std::move(images), std::move(call),
+                      [this, request](absl::StatusOr<common::ClassifyResult> result) {
+                        if (!result.ok()) {
+                          Finish(api::ToGrpcStatus(result.status()));
+                          return;
+                        }
                         bool own_buffer = false;
-                        status = grpc::SerializationTraits<v1::ClassifyResponse>::Serialize(
-                            api::ClassifyResultToProto(*result), response_bytes, &own_buffer);
-                      }
-                      reactor->Finish(status);
-                    });
-  return reactor;
+                        const grpc::Status serialized = grpc::SerializationTraits<v1::ClassifyResponse>::Serialize(
+                            api::ClassifyResultToProto(*result), &response_bytes_, &own_buffer);
+                        if (!serialized.ok()) {
+                          Finish(serialized);
+                          return;
+                        }
+                        StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
+                      });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Exactly one of the read and the upload alarm goes on with the call.
+  struct Race {
+    bool Claim() {
+      absl::MutexLock lock(&mu);
+      if (decided) return false;
+      decided = true;
+      return true;
+    }
+    absl::Mutex mu;
+    bool decided ABSL_GUARDED_BY(mu) = false;
+  };
+
+  ServingEngine* const engine_;
+  grpc::CallbackServerContext* const context_;
+  const std::shared_ptr<Race> race_;
+  grpc::ByteBuffer request_bytes_;
+  grpc::ByteBuffer response_bytes_;
+  grpc::Alarm alarm_;
+};
+
+class UnimplementedReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  explicit UnimplementedReactor(const std::string& method) {
+    Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, absl::StrCat("no method ", method.substr(0, 200))));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerGenericBidiReactor* InferenceServiceImpl::CreateReactor(grpc::GenericCallbackServerContext* context) {
+  if (context->method() != kClassifyMethod) return new UnimplementedReactor(context->method());
+  return new ClassifyReactor(engine_, context, upload_timeout_);
 }
 
 }  // namespace catdog::server

@@ -1,28 +1,36 @@
-// catdog.v1.InferenceService on gRPC's callback API. Classify hands the
-// request to the ServingEngine and returns; the engine's completion callback
-// fills the response and finishes the call, so no thread waits per request.
+// catdog.v1.InferenceService, served through gRPC's generic callback API so
+// that catdogd gets the call when its headers arrive rather than when the
+// whole request has: a client that stops sending mid-request (a stalled
+// upload) is ended after `upload_timeout` instead of holding its buffers
+// until the connection drops. gRPC's typed unary handler offers no such hook.
 //
-// Classify takes the raw bytes and parses them itself: request bytes that
-// are not a ClassifyRequest are INVALID_ARGUMENT saying so, where gRPC's
-// typed handler answered UNIMPLEMENTED with an empty message.
+// Classify parses the bytes itself (bytes that are not a ClassifyRequest are
+// INVALID_ARGUMENT saying so), hands the request to the ServingEngine and
+// returns; the engine's completion callback writes the response, so no
+// thread waits per request. Any other method name is UNIMPLEMENTED.
 #pragma once
 
-#include "catdog/v1/catdog.grpc.pb.h"
+#include <grpcpp/generic/async_generic_service.h>
+
+#include "absl/time/time.h"
 #include "server/serving/serving_engine.h"
 
 namespace catdog::server {
 
-class InferenceServiceImpl final
-    : public v1::InferenceService::WithRawCallbackMethod_Classify<v1::InferenceService::Service> {
+class InferenceServiceImpl final : public grpc::CallbackGenericService {
  public:
-  // Must outlive the service (and every call it started).
-  explicit InferenceServiceImpl(ServingEngine* engine) : engine_(engine) {}
+  static constexpr const char* kClassifyMethod = "/catdog.v1.InferenceService/Classify";
 
-  grpc::ServerUnaryReactor* Classify(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-                                     grpc::ByteBuffer* response) override;
+  // `engine` must outlive the service (and every call it started).
+  // `upload_timeout`: how long a request may take to arrive; 0 = no limit.
+  InferenceServiceImpl(ServingEngine* engine, absl::Duration upload_timeout)
+      : engine_(engine), upload_timeout_(upload_timeout) {}
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
 
  private:
   ServingEngine* const engine_;
+  const absl::Duration upload_timeout_;
 };
 
 }  // namespace catdog::server

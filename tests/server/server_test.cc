@@ -349,7 +349,17 @@ TEST_F(ServerTest, UnparsableClassifyBytesAreInvalidArgumentSayingSo) {
     EXPECT_NE(status.error_message().find("not a catdog.v1.ClassifyRequest"), std::string::npos)
         << status.error_message();
   }
-  // Well-formed requests still work through the raw handler.
+  {  // Other methods of the generic handler do not exist.
+    const grpc::internal::RpcMethod nope("/catdog.v1.InferenceService/Nope", grpc::internal::RpcMethod::NORMAL_RPC);
+    grpc::Slice slice(std::string("x"));
+    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ClientContext context;
+    EXPECT_EQ((grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(channel.get(), nope, &context,
+                                                                                      request, &response))
+                  .error_code(),
+              grpc::StatusCode::UNIMPLEMENTED);
+  }
+  // Well-formed requests still work through the generic handler.
   auto response = client_->Classify(Images(1, 2));
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->results_size(), 2);
