@@ -224,6 +224,7 @@ v1::Job JobInfoToProto(const common::JobInfo& job) {
   p.set_train_images(job.train_images);
   p.set_valid_images(job.valid_images);
   p.set_promotion(job.promotion);
+  p.set_owner(job.owner);
   return p;
 }
 

@@ -4,22 +4,58 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/status_conversion.h"
+#include "common/data/status_macros.h"
 
 namespace catdog::client {
 
 using api::FromGrpcStatus;
 
-std::unique_ptr<CatdogClient> CatdogClient::Connect(const std::string& target, absl::Duration timeout) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  return std::make_unique<CatdogClient>(
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args), timeout);
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(flag, " ", path, " cannot be read"));
+  }
+  return text.str();
 }
 
-CatdogClient::CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CatdogClient>> CatdogClient::Connect(const ConnectOptions& options) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (options.tls || !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty()) {
+    if (options.tls_cert.empty() != options.tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    }
+    grpc::SslCredentialsOptions ssl;
+    CATDOG_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem("--tls-ca", options.tls_ca));
+    CATDOG_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("--tls-cert", options.tls_cert));
+    CATDOG_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("--tls-key", options.tls_key));
+    credentials = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  return std::make_unique<CatdogClient>(grpc::CreateCustomChannel(options.target, credentials, args),
+                                        options.timeout, options.token);
+}
+
+std::unique_ptr<CatdogClient> CatdogClient::Connect(const std::string& target, absl::Duration timeout) {
+  return *Connect(ConnectOptions{target, timeout});  // plaintext cannot fail
+}
+
+CatdogClient::CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout, std::string token)
     : timeout_(timeout),
+      token_(std::move(token)),
       training_(v1::TrainingService::NewStub(channel)),
       inference_(v1::InferenceService::NewStub(channel)),
       models_(v1::ModelService::NewStub(channel)),
@@ -32,10 +68,17 @@ absl::StatusOr<Response> CatdogClient::Call(
     const Request& request) const {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  Authenticate(context);
   Response response;
   const grpc::Status status = (stub.*method)(&context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
+}
+
+void CatdogClient::Authenticate(grpc::ClientContext& context) const {
+  // Metadata rather than call credentials, which gRPC sends over TLS only:
+  // a loopback server without TLS may still require tokens.
+  if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
 }
 
 absl::StatusOr<v1::Job> CatdogClient::StartTraining(const v1::TrainingConfig& config) {
@@ -68,9 +111,16 @@ absl::StatusOr<v1::Job> CatdogClient::ResumeJob(const std::string& job_id) {
   return Call(*training_, &v1::TrainingService::Stub::ResumeJob, request);
 }
 
+absl::Status CatdogClient::DeleteJob(const std::string& job_id) {
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  return Call(*training_, &v1::TrainingService::Stub::DeleteJob, request).status();
+}
+
 absl::Status CatdogClient::WatchJob(const std::string& job_id,
                                     const std::function<void(const v1::JobEvent&)>& on_event) {
   grpc::ClientContext context;  // no deadline: a job may run for hours
+  Authenticate(context);
   v1::WatchJobRequest request;
   request.set_job_id(job_id);
   std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = training_->WatchJob(&context, request);

@@ -20,18 +20,35 @@
 
 namespace catdog::client {
 
+struct ConnectOptions {
+  std::string target;                        // host:port
+  absl::Duration timeout = absl::Seconds(60);  // bounds each unary call (not WatchJob)
+  // TLS: on when `tls` or any file is given. `tls_ca` (PEM) is the CA the
+  // server's certificate must chain to (empty: the system's roots);
+  // `tls_cert` + `tls_key` are this client's for mutual TLS.
+  bool tls = false;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string token;  // sent as "authorization: Bearer <token>" on every call
+};
+
 class CatdogClient {
  public:
-  // `target`: host:port. `timeout` bounds each unary call (not WatchJob).
+  // FAILED_PRECONDITION when a TLS file cannot be read. Connecting is lazy:
+  // an unreachable server shows as UNAVAILABLE on the first call.
+  static absl::StatusOr<std::unique_ptr<CatdogClient>> Connect(const ConnectOptions& options);
+  // Plaintext, no token.
   static std::unique_ptr<CatdogClient> Connect(const std::string& target,
                                                absl::Duration timeout = absl::Seconds(60));
-  CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
+  CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout, std::string token = "");
 
   absl::StatusOr<v1::Job> StartTraining(const v1::TrainingConfig& config);
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::vector<v1::JobState>& states = {});
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
   absl::StatusOr<v1::Job> ResumeJob(const std::string& job_id);
+  absl::Status DeleteJob(const std::string& job_id);
   // Calls `on_event` for each event (replay first, then live) until the job
   // ends; returns the stream's final status.
   absl::Status WatchJob(const std::string& job_id,
@@ -56,7 +73,11 @@ class CatdogClient {
                                                              Response*),
                                 const Request& request) const;
 
+  // The token, when there is one, on `context`.
+  void Authenticate(grpc::ClientContext& context) const;
+
   const absl::Duration timeout_;
+  const std::string token_;
   std::unique_ptr<v1::TrainingService::Stub> training_;
   std::unique_ptr<v1::InferenceService::Stub> inference_;
   std::unique_ptr<v1::ModelService::Stub> models_;

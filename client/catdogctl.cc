@@ -2,21 +2,26 @@
 //
 // Exit codes: 0 success; 1 the server refused or failed the request, a
 // watched job did not succeed, or an image failed to classify; 2 bad usage;
-// 3 the server could not be reached.
+// 3 the server could not be reached; 4 no valid token, or the token may not
+// do this (UNAUTHENTICATED, PERMISSION_DENIED).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 
 #include <CLI/CLI.hpp>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "api/training_conversion.h"
 #include "client/catdog_client.h"
 #include "client/load_generator.h"
 #include "client/preview.h"
 #include "client/render.h"
+#include "common/auth/tokens.h"
 #include "common/data/image_folder.h"
 #include "common/data/image_io.h"
 #include "common/data/job.h"
@@ -31,24 +36,68 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
+constexpr int kExitDenied = 4;
 
 struct Globals {
   std::string server;
   bool json = false;
   double timeout_s = 60;
+  ConnectOptions connect;
+  std::string token_file;
 };
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "catdogctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
                std::string(status.message()).c_str());
-  if (status.code() == absl::StatusCode::kUnavailable) return kExitUnreachable;
-  return kExitFailed;
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable: return kExitUnreachable;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied: return kExitDenied;
+    default: return kExitFailed;
+  }
 }
 
 void Print(const std::string& text) {
   std::fputs(text.c_str(), stdout);
   std::fflush(stdout);
 }
+
+// The first line of a file, without surrounding whitespace.
+absl::StatusOr<std::string> ReadToken(const std::string& path) {
+  std::ifstream in(path);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read the token file ", path));
+  }
+  return std::string(absl::StripAsciiWhitespace(token));
+}
+
+// `catdogctl token`: prints a new token; its hashed line goes to the tokens
+// file (created 0600) or, without --append, to stderr.
+int MakeTokenCommand(const std::string& name, const std::string& scopes, const common::TokenLimits& limits,
+                     const std::string& append_to) {
+  absl::StatusOr<uint32_t> bits = common::ParseScopes(scopes);
+  if (!bits.ok()) return Fail(bits.status());
+  absl::StatusOr<common::NewToken> t = common::MakeToken(name, *bits, limits);
+  if (!t.ok()) return Fail(t.status());
+  if (!append_to.empty()) {
+    const int fd = ::open(append_to.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    const std::string line = t->line + "\n";
+    if (fd < 0 || ::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      if (fd >= 0) ::close(fd);
+      return Fail(absl::FailedPreconditionError(absl::StrCat("cannot append to ", append_to)));
+    }
+    ::close(fd);
+    std::fprintf(stderr, "catdogctl: added token '%s' to %s; send catdogd SIGHUP to read it\n", name.c_str(),
+                 append_to.c_str());
+  } else {
+    std::fprintf(stderr, "add this line to catdogd's --tokens-file, then send catdogd SIGHUP:\n%s\n",
+                 t->line.c_str());
+  }
+  Print(t->token + "\n");
+  return kExitOk;
+}
+
 
 // Follows a job until it ends. Human view: one row per epoch and a
 // redrawn progress line on a terminal; --json: one event per line.
@@ -207,6 +256,20 @@ int Main(int argc, char** argv) {
   app.add_option("--server", g.server, "catdogd address host:port (default $CATDOG_SERVER or localhost:50051)");
   app.add_flag("--json", g.json, "machine-readable JSON output");
   app.add_option("--timeout", g.timeout_s, "seconds per request (not for watch)")->capture_default_str();
+  const char* security = "Security (README \"Security\")";
+  app.add_flag("--tls", g.connect.tls, "connect with TLS, trusting the system's CAs (implied by --tls-ca)")
+      ->envname("CATDOG_TLS")->group(security);
+  app.add_option("--tls-ca", g.connect.tls_ca, "CA certificate (PEM) the server's certificate must chain to")
+      ->envname("CATDOG_TLS_CA")->group(security);
+  app.add_option("--tls-cert", g.connect.tls_cert, "client certificate (PEM) for mutual TLS")
+      ->envname("CATDOG_TLS_CERT")->group(security);
+  app.add_option("--tls-key", g.connect.tls_key, "the client certificate's private key (PEM)")
+      ->envname("CATDOG_TLS_KEY")->group(security);
+  app.add_option("--token", g.connect.token, "bearer token (prefer CATDOG_TOKEN or --token-file: "
+                                             "arguments show in ps)")
+      ->envname("CATDOG_TOKEN")->group(security);
+  app.add_option("--token-file", g.token_file, "file whose first line is the token")
+      ->envname("CATDOG_TOKEN_FILE")->group(security);
 
   // start-training
   common::JobSpec spec;
@@ -230,6 +293,26 @@ int Main(int argc, char** argv) {
       "resume", "continue an interrupted, cancelled or failed job from its last checkpoint");
   resume->add_option("job", job_id, "job id")->required();
   resume->add_flag("--watch", watch_resumed, "follow the job until it ends (exit 0 only if it succeeds)");
+
+  CLI::App* del = app.add_subcommand(
+      "delete", "remove a finished job: its record, history, checkpoints and TensorBoard run");
+  del->add_option("job", job_id, "job id")->required();
+
+  std::string token_name, token_scopes, token_append;
+  common::TokenLimits token_limits;
+  CLI::App* token = app.add_subcommand(
+      "token", "make a bearer token (local): prints the token; its hashed line goes to --append or stderr");
+  token->add_option("--name", token_name, "who holds it; recorded as the owner of the jobs it starts")->required();
+  token->add_option("--scopes", token_scopes, "comma-separated: inference, train, admin")->required();
+  token->add_option("--max-active-jobs", token_limits.max_active_jobs, "queued + running jobs at most (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  token->add_option("--max-checkpoint-mb", token_limits.max_checkpoint_mb,
+                    "checkpoint files of all its jobs at most (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  token->add_option("--max-concurrent-classify", token_limits.max_concurrent_classify,
+                    "Classify calls in flight at most (0 = no limit)")
+      ->check(CLI::NonNegativeNumber);
+  token->add_option("--append", token_append, "tokens file to append the line to (created 0600)");
 
   std::vector<std::string> state_filter;
   CLI::App* jobs = app.add_subcommand("jobs", "list jobs");
@@ -288,8 +371,18 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
 
-  std::unique_ptr<CatdogClient> client =
-      CatdogClient::Connect(g.server, absl::Milliseconds(static_cast<int64_t>(g.timeout_s * 1000)));
+  if (*token) return MakeTokenCommand(token_name, token_scopes, token_limits, token_append);
+
+  g.connect.target = g.server;
+  g.connect.timeout = absl::Milliseconds(static_cast<int64_t>(g.timeout_s * 1000));
+  if (!g.token_file.empty() && g.connect.token.empty()) {
+    absl::StatusOr<std::string> t = ReadToken(g.token_file);
+    if (!t.ok()) return Fail(t.status());
+    g.connect.token = *std::move(t);
+  }
+  absl::StatusOr<std::unique_ptr<CatdogClient>> connected = CatdogClient::Connect(g.connect);
+  if (!connected.ok()) return Fail(connected.status());
+  std::unique_ptr<CatdogClient> client = *std::move(connected);
   if (*start) {
     spec.auto_promote = !no_promote;
     absl::StatusOr<v1::Job> job = client->StartTraining(api::JobSpecToProto(spec));
@@ -317,6 +410,12 @@ int Main(int argc, char** argv) {
       Print(absl::StrFormat("%s: queued to continue after epoch %d\n", job_id, job->epochs_completed()));
     }
     return watch_resumed ? Watch(*client, job_id, g.json) : kExitOk;
+  }
+  if (*del) {
+    const absl::Status s = client->DeleteJob(job_id);
+    if (!s.ok()) return Fail(s);
+    Print(g.json ? absl::StrFormat("{\"deleted\":\"%s\"}\n", job_id) : absl::StrFormat("%s: deleted\n", job_id));
+    return kExitOk;
   }
   if (*jobs) {
     std::vector<v1::JobState> states;

@@ -38,13 +38,13 @@ std::string JobStateName(v1::JobState state) {
 }
 
 std::string JobsTable(const v1::ListJobsResponse& jobs) {
-  std::string out = absl::StrFormat("%-10s %-11s %-8s %-9s %-10s %-20s %s\n", "JOB", "STATE", "EPOCHS",
-                                    "BEST_ACC", "DURATION", "CREATED", "DATASET");
+  std::string out = absl::StrFormat("%-10s %-11s %-8s %-9s %-10s %-20s %-12s %s\n", "JOB", "STATE", "EPOCHS",
+                                    "BEST_ACC", "DURATION", "CREATED", "OWNER", "DATASET");
   for (const v1::Job& j : jobs.jobs()) {
-    absl::StrAppendFormat(&out, "%-10s %-11s %3d/%-4d %-9.4f %-10s %-20s %s\n", j.id(),
+    absl::StrAppendFormat(&out, "%-10s %-11s %3d/%-4d %-9.4f %-10s %-20s %-12s %s\n", j.id(),
                           JobStateName(j.state()), j.epochs_completed(), j.config().epochs(),
                           j.best_valid_accuracy(), Duration(j), FormatTime(j.created_unix_ms()),
-                          j.config().dataset());
+                          j.owner().empty() ? "-" : j.owner(), j.config().dataset());
   }
   return out;
 }
@@ -53,6 +53,7 @@ std::string JobDetails(const v1::Job& j) {
   const v1::TrainingConfig& c = j.config();
   std::string out = absl::StrFormat(
       "job:        %s\nstate:      %s\n", j.id(), JobStateName(j.state()));
+  if (!j.owner().empty()) absl::StrAppend(&out, "owner:      ", j.owner(), "\n");
   if (!j.error().empty()) absl::StrAppend(&out, "error:      ", j.error(), "\n");
   absl::StrAppendFormat(&out, "dataset:    %s (%d train / %d valid images, classes %s)\n", c.dataset(),
                         j.train_images(), j.valid_images(), absl::StrJoin(j.class_names(), ", "));

@@ -1,7 +1,7 @@
 // catdogd: the catdog server. Flags may also come from CATDOG_* environment
 // variables (shown in --help). SIGTERM / SIGINT shut down gracefully: running
 // jobs stop at a batch boundary (INTERRUPTED), in-flight requests finish,
-// exit code 0.
+// exit code 0. SIGHUP reads the tokens file again.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -76,6 +76,33 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_SERVE_CHECKPOINT");
   app.add_option("--shutdown-grace-s", shutdown_grace_s, "how long in-flight requests may take at shutdown")
       ->envname("CATDOG_SHUTDOWN_GRACE_S")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--keep-checkpoints", o.keep_checkpoints,
+                 "keep the checkpoint files of the newest N finished jobs, remove older ones' (never a served "
+                 "model's; INTERRUPTED jobs keep theirs); 0 = keep all")
+      ->envname("CATDOG_KEEP_CHECKPOINTS")->capture_default_str()->check(CLI::Range(0, 1000000));
+  auto* security = "Security (README \"Security\")";
+  app.add_option("--tls-cert", o.tls_cert, "server certificate chain (PEM); turns on TLS")
+      ->envname("CATDOG_TLS_CERT")->group(security);
+  app.add_option("--tls-key", o.tls_key, "the certificate's private key (PEM)")
+      ->envname("CATDOG_TLS_KEY")->group(security);
+  app.add_option("--tls-client-ca", o.tls_client_ca,
+                 "CA bundle (PEM) for mutual TLS: clients must present a certificate it signed")
+      ->envname("CATDOG_TLS_CLIENT_CA")->group(security);
+  double tls_reload_s = absl::ToDoubleSeconds(o.tls_reload_interval);
+  app.add_option("--tls-reload-interval-s", tls_reload_s,
+                 "how often the TLS files are checked for changes (renewed certificates need no restart)")
+      ->envname("CATDOG_TLS_RELOAD_INTERVAL_S")->capture_default_str()->check(CLI::Range(1.0, 86400.0))
+      ->group(security);
+  app.add_option("--tokens-file", o.tokens_file,
+                 "bearer tokens with scopes, hashed, one per line (make them with `catdogctl token`); "
+                 "read again on SIGHUP. Without it every caller may do everything")
+      ->envname("CATDOG_TOKENS_FILE")->group(security);
+  app.add_flag("--insecure", o.insecure,
+               "allow a non-loopback --listen without TLS and tokens (anyone who reaches the port may "
+               "train, promote and read)")
+      ->envname("CATDOG_INSECURE")->group(security);
+  app.add_flag("--reflection", o.reflection, "gRPC server reflection (lets grpcurl list the API)")
+      ->envname("CATDOG_REFLECTION")->group(security);
   app.add_option("--log-level", log_level, "trace | debug | info | warn | error")
       ->envname("CATDOG_LOG_LEVEL")->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
@@ -83,6 +110,7 @@ int main(int argc, char** argv) {
   o.max_queue_delay = absl::Microseconds(static_cast<int64_t>(max_queue_delay_ms * 1000));
   o.shutdown_grace = absl::Seconds(shutdown_grace_s);
   o.upload_timeout = absl::Seconds(upload_timeout_s);
+  o.tls_reload_interval = absl::Seconds(tls_reload_s);
   o.serving_precision = *catdog::common::ParsePrecision(serving_precision);  // checked above
 
   // OpenCV's own pixel cap, read at its first decode, bounds the formats
@@ -97,6 +125,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const bool allocator_tuned = catdog::common::ConfigureHostAllocator();
@@ -112,9 +141,20 @@ int main(int argc, char** argv) {
   std::printf("catdogd listening on %s\n", (*server)->address().c_str());
   std::fflush(stdout);
 
+  if (o.insecure && !catdog::server::IsLoopbackAddress(o.listen_address)) {
+    spdlog::warn("--insecure: {} is reachable from other machines{}{}", o.listen_address,
+                 o.tls_cert.empty() ? ", without TLS" : "", o.tokens_file.empty() ? ", without tokens" : "");
+  }
   std::thread signal_thread([&signals, s = server->get()] {
     int sig = 0;
-    sigwait(&signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+      const absl::Status reloaded = s->ReloadTokens();
+      if (reloaded.ok()) {
+        spdlog::info("received SIGHUP: tokens file read again");
+      } else {
+        spdlog::error("received SIGHUP: tokens file not reloaded, the old tokens stay: {}", reloaded);
+      }
+    }
     spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     s->Shutdown();
   });

@@ -6,14 +6,22 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/server.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/data/log_format.h"
@@ -22,6 +30,7 @@
 #include "catdog/v1/catdog.grpc.pb.h"
 #include "common/ml/trainer.h"
 #include "server/memory_trimmer.h"
+#include "server/rpc/authorize.h"
 #include "server/rpc/inference_service.h"
 #include "server/rpc/model_service.h"
 #include "server/rpc/stats_service.h"
@@ -38,7 +47,58 @@ int64_t PhysicalMemoryBytes() {
   return static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
 }
 
+// A readable, non-empty PEM file, checked at start: a typo must not leave a
+// server whose every handshake fails.
+absl::Status CheckPemFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path);
+  std::string first;
+  if (!in || !std::getline(in, first)) return absl::FailedPreconditionError(absl::StrCat(flag, " ", path, " cannot be read"));
+  if (first.rfind("-----BEGIN ", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, " is not a PEM file"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(const ServerOptions& o) {
+  if (o.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  CATDOG_RETURN_IF_ERROR(CheckPemFile("--tls-cert", o.tls_cert));
+  CATDOG_RETURN_IF_ERROR(CheckPemFile("--tls-key", o.tls_key));
+  if (!o.tls_client_ca.empty()) CATDOG_RETURN_IF_ERROR(CheckPemFile("--tls-client-ca", o.tls_client_ca));
+  const auto interval = static_cast<unsigned>(std::max<int64_t>(1, absl::ToInt64Seconds(o.tls_reload_interval)));
+  // Watches the files: a renewed certificate is served without a restart.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      o.tls_key, o.tls_cert, o.tls_client_ca, interval);
+  grpc::experimental::TlsServerCredentialsOptions tls(provider);
+  tls.watch_identity_key_cert_pairs();
+  if (o.tls_client_ca.empty()) {
+    tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    tls.watch_root_certs();
+    tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(tls);
+}
+
+// gRPC's reflection plugin registers itself for every server once the
+// library is linked; this option takes it out again unless --reflection.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const auto& p) { return p->name() == "proto_server_reflection"; }),
+                   plugins->end());
+  }
+};
+
 }  // namespace
+
+bool IsLoopbackAddress(const std::string& address) {
+  if (absl::StartsWith(address, "unix:") || absl::StartsWith(address, "unix-abstract:")) return true;
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, ServerHooks hooks) {
   if (options.data_root.empty()) return absl::InvalidArgumentError("--data-root is required");
@@ -62,6 +122,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
         absl::StrCat("cannot create state dir ", options.state_dir, ": ", ec.message()));
   }
   if (options.max_request_mb < 1) return absl::InvalidArgumentError("max request size must be >= 1 MB");
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key");
+  }
+  if (!IsLoopbackAddress(options.listen_address) && !options.insecure &&
+      (options.tls_cert.empty() || options.tokens_file.empty())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--listen ", options.listen_address, " is reachable from other machines, but ",
+        options.tls_cert.empty() ? "there is no TLS (--tls-cert, --tls-key)" : "there are no tokens (--tokens-file)",
+        ": anyone who reaches the port could train, promote and read. Give both, or --insecure to run open "
+        "anyway (README \"Security\")"));
+  }
   if (!hooks.make_run) {
     hooks.make_run = [](const common::TrainConfig& config)
         -> absl::StatusOr<std::unique_ptr<common::TrainingRun>> { return common::Trainer::Create(config); };
@@ -79,8 +153,18 @@ Server::~Server() {
   if (state_lock_fd_ >= 0) ::close(state_lock_fd_);  // releases the flock
 }
 
+absl::Status Server::ReloadTokens() {
+  if (tokens_ == nullptr) return absl::OkStatus();
+  return tokens_->Reload();
+}
+
 absl::Status Server::Start() {
   const absl::Time started = absl::Now();
+  if (!options_.tokens_file.empty()) {
+    CATDOG_ASSIGN_OR_RETURN(tokens_, common::TokenRegistry::Load(options_.tokens_file));
+  }
+  CATDOG_ASSIGN_OR_RETURN(const std::shared_ptr<grpc::ServerCredentials> credentials, MakeCredentials(options_));
+  policy_ = std::make_unique<CallPolicy>(CallPolicy{tokens_.get(), PathRedactor(options_.data_root, options_.state_dir)});
   // Two servers on one SQLite file and checkpoint folder would corrupt each
   // other's view of the jobs.
   const std::string lock_path = options_.state_dir + "/catdogd.lock";
@@ -123,6 +207,7 @@ absl::Status Server::Start() {
   job_options.max_concurrent_jobs = options_.max_concurrent_jobs;
   job_options.max_queued_jobs = options_.max_queued_jobs;
   job_options.default_threads = options_.threads;
+  job_options.keep_checkpoints = options_.keep_checkpoints;
   job_options.max_job_memory_bytes = options_.max_job_memory_gb > 0
                                          ? static_cast<int64_t>(options_.max_job_memory_gb * (1LL << 30))
                                          : PhysicalMemoryBytes() / 4 * 3;
@@ -134,17 +219,27 @@ absl::Status Server::Start() {
                          const api::ModelId& id, double valid_accuracy) {
     return engine->PromoteIfBetter(id, valid_accuracy, floor);
   };
+  job_deps.is_serving = [engine = engine_.get()](const std::string& job_id) {
+    const std::shared_ptr<const ServingModel> serving = engine->Current();
+    return serving != nullptr && !serving->id.is_file() && serving->id.job_id() == job_id;
+  };
   CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, std::move(job_deps)));
 
-  training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get());
-  inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout);
-  model_service_ = std::make_unique<ModelServiceImpl>(jobs_.get(), engine_.get());
-  stats_service_ = std::make_unique<StatsServiceImpl>(engine_.get(), jobs_.get(), started);
+  training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get(), policy_.get());
+  inference_service_ =
+      std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout, policy_.get());
+  model_service_ = std::make_unique<ModelServiceImpl>(jobs_.get(), engine_.get(), policy_.get());
+  stats_service_ = std::make_unique<StatsServiceImpl>(engine_.get(), jobs_.get(), started, policy_.get());
 
+  // Health stays open (no token) for probes.
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
+  if (options_.reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  } else {
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
+  builder.AddListeningPort(options_.listen_address, credentials, &port_);
   builder.SetMaxReceiveMessageSize(options_.max_request_mb * 1024 * 1024);
   grpc::ResourceQuota quota("catdogd");
   quota.Resize(static_cast<size_t>(options_.max_receive_buffer_mb) << 20);
@@ -182,7 +277,11 @@ absl::Status Server::Start() {
         last_requests = stats.classify_requests;
         return quiet;
       });
-  spdlog::info("catdogd listening on {} (data root {}, state dir {})", address(),
+  spdlog::info("catdogd listening on {} ({}, {}; data root {}, state dir {})", address(),
+               options_.tls_cert.empty()       ? "plaintext"
+               : options_.tls_client_ca.empty() ? "TLS"
+                                                : "mutual TLS",
+               tokens_ == nullptr ? "no tokens: every caller may do everything" : "tokens required",
                options_.data_root, options_.state_dir);
   return absl::OkStatus();
 }

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/auth/tokens.h"
 #include "common/data/precision.h"
 #include "common/data/training_run.h"
 #include "server/serving/dynamic_batcher.h"
@@ -34,6 +35,7 @@ class InferenceServiceImpl;
 class JobManager;
 class JobStore;
 class MemoryTrimmer;
+struct CallPolicy;
 class ModelServiceImpl;
 class ServingEngine;
 class StatsServiceImpl;
@@ -70,7 +72,27 @@ struct ServerOptions {
   // when its validation accuracy reaches this; 0 = only better models.
   double promote_min_accuracy = 0;
   absl::Duration shutdown_grace = absl::Seconds(30);  // for in-flight RPCs
+  // Keep the checkpoint files of the newest N finished jobs; 0 = all.
+  int keep_checkpoints = 0;
+
+  // Security (README "Security"). TLS: PEM files, read again when they
+  // change (checked every tls_reload_interval); a client CA turns on mutual
+  // TLS (clients must present a certificate it signed).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  absl::Duration tls_reload_interval = absl::Seconds(60);
+  // Bearer tokens with scopes (common/auth/tokens.h); empty = tokens off,
+  // every caller may do everything. Read again on ReloadTokens (SIGHUP).
+  std::string tokens_file;
+  // A non-loopback --listen needs TLS and tokens unless this is set.
+  bool insecure = false;
+  bool reflection = false;  // gRPC server reflection (lists the API)
 };
+
+// True for addresses only this machine reaches: 127.0.0.0/8, ::1,
+// localhost, unix: sockets.
+bool IsLoopbackAddress(const std::string& listen_address);
 
 // Seams for tests: each empty member keeps the real component.
 struct ServerHooks {
@@ -92,6 +114,10 @@ class Server {
   int port() const { return port_; }
   std::string address() const;  // host:port actually bound
 
+  // Reads the tokens file again (SIGHUP); on an error the old tokens stay.
+  // OK and nothing done when tokens are off.
+  absl::Status ReloadTokens();
+
   // Idempotent; returns when everything has stopped.
   void Shutdown();
   // Blocks until Shutdown() has finished.
@@ -111,6 +137,8 @@ class Server {
   int state_lock_fd_ = -1;
   // Declaration order is construction order; destruction runs in reverse, so
   // services go before what they point to.
+  std::unique_ptr<common::TokenRegistry> tokens_;
+  std::unique_ptr<CallPolicy> policy_;  // read by every service
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<EventHub> hub_;
   std::unique_ptr<ServingEngine> engine_;

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/data/confinement.h"
 #include "common/data/random.h"
 #include "common/data/utf8.h"
 
@@ -29,7 +30,18 @@ bool HasImageExtension(const std::string& path) {
                      [&](const char* e) { return ext == e; });
 }
 
-absl::StatusOr<ImageFolder> ScanImageFolder(const std::string& root) {
+absl::StatusOr<ImageFolder> ScanImageFolder(const std::string& root, const std::string& confine_root) {
+  // A link that leads out of the confinement fails the whole dataset: a
+  // silently smaller dataset would hide it.
+  auto confined = [&](const fs::directory_entry& entry) -> absl::Status {
+    std::error_code link_ec;
+    if (confine_root.empty() || !entry.is_symlink(link_ec) ||
+        ResolvesWithin(confine_root, entry.path().string())) {
+      return absl::OkStatus();
+    }
+    return absl::PermissionDeniedError(absl::StrCat(
+        "'", entry.path().lexically_relative(root).string(), "' is a link that leads outside the data root"));
+  };
   std::error_code ec;
   if (!fs::exists(root, ec)) return absl::NotFoundError(absl::StrCat("dataset root ", root, " does not exist"));
   if (!fs::is_directory(root, ec)) {
@@ -40,6 +52,7 @@ absl::StatusOr<ImageFolder> ScanImageFolder(const std::string& root) {
   for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name[0] == '.' || !entry.is_directory(ec)) continue;
+    if (absl::Status s = confined(entry); !s.ok()) return s;
     // Class names travel in every job record and prediction; protobuf
     // refuses strings that are not UTF-8.
     if (!IsValidUtf8(name)) {
@@ -61,6 +74,7 @@ absl::StatusOr<ImageFolder> ScanImageFolder(const std::string& root) {
     for (auto it = fs::recursive_directory_iterator(class_dir, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (it->is_regular_file(ec) && HasImageExtension(it->path().string())) {
+        if (absl::Status s = confined(*it); !s.ok()) return s;
         files.push_back(it->path().string());
       }
     }

@@ -33,8 +33,11 @@ struct ImageFolder {
 bool HasImageExtension(const std::string& path);
 
 // Errors: NOT_FOUND (root missing), INVALID_ARGUMENT (root not a directory,
-// fewer than two classes, or a class folder without images).
-absl::StatusOr<ImageFolder> ScanImageFolder(const std::string& root);
+// fewer than two classes, or a class folder without images). With
+// `confine_root` (canonical) set, a class folder or image that is a link
+// leading outside it is PERMISSION_DENIED, named relative to `root`; links
+// that stay inside are followed (common/data/confinement.h).
+absl::StatusOr<ImageFolder> ScanImageFolder(const std::string& root, const std::string& confine_root = "");
 
 struct SplitResult {
   std::vector<Sample> train;

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/data/confinement.h"
 
 namespace catdog::common {
 
@@ -184,8 +185,10 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {
   return std::move(buffer).str();
 }
 
-absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side) {
-  absl::StatusOr<std::string> bytes = ReadFileBytes(path);
+absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side,
+                                      const std::string& confine_root) {
+  absl::StatusOr<std::string> bytes =
+      confine_root.empty() ? ReadFileBytes(path) : ReadFileWithin(confine_root, path);
   if (!bytes.ok()) return bytes.status();
   absl::StatusOr<cv::Mat> image = DecodeImageAtLeast(*bytes, min_side);
   if (!image.ok()) {

@@ -36,8 +36,11 @@ std::optional<std::pair<int64_t, int64_t>> ImageSize(std::string_view encoded);
 // Reads a whole file into memory.
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
 
-// ReadFileBytes + DecodeImageAtLeast (min_side 0: full size); errors name the path.
-absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side = 0);
+// ReadFileBytes + DecodeImageAtLeast (min_side 0: full size); errors name the
+// path. With `confine_root` (canonical) set, the file must lie within it
+// (common/data/confinement.h).
+absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side = 0,
+                                      const std::string& confine_root = "");
 
 // Encodes RGB uint8 as PNG or JPEG by extension (".png", ".jpg") to `path`.
 absl::Status WriteImageFile(const std::string& path, const cv::Mat& rgb);

@@ -21,8 +21,8 @@ const char* JobStateName(JobState state);  // "QUEUED", ...
 std::optional<JobState> JobStateFromName(const std::string& name);
 bool IsTerminal(JobState state);
 
-// What a client asks for; paths inside `config` are as given by the client
-// (relative to the data root) until the job manager resolves them.
+// What a client asks for. The dataset paths inside `config` stay relative
+// to the server's data root; the job manager resolves them for each run.
 struct JobSpec {
   TrainConfig config;
   bool auto_promote = true;
@@ -37,7 +37,7 @@ struct TestEvaluation {
 struct JobInfo {
   std::string id;
   JobState state = JobState::kQueued;
-  JobSpec spec;  // resolved paths, defaults filled in
+  JobSpec spec;  // defaults filled in; dataset paths relative to the data root
   int64_t created_unix_ms = 0;
   int64_t started_unix_ms = 0;
   int64_t finished_unix_ms = 0;
@@ -52,6 +52,8 @@ struct JobInfo {
   // What auto-promote did with the job's best checkpoint, and why; empty
   // until the job succeeded (or with auto-promote off).
   std::string promotion;
+  // The name of the token that started the job; empty when tokens are off.
+  std::string owner;
 };
 
 struct StateChange {

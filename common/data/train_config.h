@@ -62,6 +62,9 @@ struct TrainConfig {
   // Continue from the newest of output_dir's last.ckpt and partial.ckpt
   // instead of starting over (set by whoever owns output_dir).
   bool resume = false;
+  // When set (a canonical folder: catdogd's data root), dataset files are
+  // read only within it: links leading out fail (common/data/confinement.h).
+  std::string confine_root;
 };
 
 // INVALID_ARGUMENT naming the first bad field.

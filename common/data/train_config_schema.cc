@@ -50,6 +50,7 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("output_dir", nullptr, nullptr, "folder of best.ckpt and last.ckpt", output_dir),
       CATDOG_FIELD("tensorboard_dir", nullptr, nullptr, "TensorBoard run folder", tensorboard_dir),
       CATDOG_FIELD("resume", nullptr, nullptr, "continue from output_dir's checkpoints", resume),
+      CATDOG_FIELD("confine_root", nullptr, nullptr, "read datasets only within this folder", confine_root),
   };
   return fields;
 }

@@ -108,7 +108,7 @@ std::optional<cv::Mat> BatchLoader::LoadResized(size_t index) {
   }
   const Sample& sample = samples_[index];
   const int size = options_.preprocessing.image_size;
-  absl::StatusOr<cv::Mat> decoded = ReadImageFile(sample.path, size);
+  absl::StatusOr<cv::Mat> decoded = ReadImageFile(sample.path, size, options_.confine_root);
   if (!decoded.ok()) {
     absl::MutexLock lock(&mu_);
     if (bad_.insert(index).second) {

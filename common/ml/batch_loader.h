@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -43,6 +44,7 @@ struct LoaderOptions {
   int prefetch_batches = 4;  // batches decoded ahead of the consumer
   bool cache_images = false;  // keep resized uint8 images after first decode
   bool pin_memory = false;    // page-locked batches for async host->GPU copies (CUDA only)
+  std::string confine_root;   // when set, files are read only within it (common/data/confinement.h)
 };
 
 struct Batch {

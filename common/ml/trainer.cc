@@ -234,7 +234,7 @@ absl::Status WriteScalars(TensorBoardWriter* tb, const EpochMetrics& m) {
 // INVALID_ARGUMENT when none of the first few files of some class decodes:
 // a folder of files that are not images (or all corrupt) fails the request
 // instead of the job. Undecodable files among good ones are skipped later.
-absl::Status CheckEveryClassDecodes(const ImageFolder& folder, int image_size) {
+absl::Status CheckEveryClassDecodes(const ImageFolder& folder, int image_size, const std::string& confine_root) {
   constexpr int kTries = 8;
   std::vector<int> tried(folder.classes.size(), 0);
   std::vector<bool> decoded(folder.classes.size(), false);
@@ -243,7 +243,7 @@ absl::Status CheckEveryClassDecodes(const ImageFolder& folder, int image_size) {
     const auto label = static_cast<size_t>(sample.label);
     if (decoded[label] || tried[label] >= kTries) continue;
     ++tried[label];
-    absl::StatusOr<cv::Mat> image = ReadImageFile(sample.path, image_size);
+    absl::StatusOr<cv::Mat> image = ReadImageFile(sample.path, image_size, confine_root);
     if (image.ok()) {
       decoded[label] = true;
     } else if (first_error[label].empty()) {
@@ -319,16 +319,16 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   CATDOG_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(config.device));
   CATDOG_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(config.precision));
   CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
-  CATDOG_ASSIGN_OR_RETURN(ImageFolder dataset, ScanImageFolder(config.dataset_root));
-  CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(dataset, config.preprocessing.image_size));
+  CATDOG_ASSIGN_OR_RETURN(ImageFolder dataset, ScanImageFolder(config.dataset_root, config.confine_root));
+  CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(dataset, config.preprocessing.image_size, config.confine_root));
   std::optional<ImageFolder> test;
   if (!config.test_root.empty()) {
-    CATDOG_ASSIGN_OR_RETURN(test, ScanImageFolder(config.test_root));
+    CATDOG_ASSIGN_OR_RETURN(test, ScanImageFolder(config.test_root, config.confine_root));
     if (test->classes != dataset.classes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "test root ", config.test_root, " has different class folders than ", config.dataset_root));
     }
-    CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(*test, config.preprocessing.image_size));
+    CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(*test, config.preprocessing.image_size, config.confine_root));
   }
   SplitResult split = StratifiedSplit(dataset.samples, static_cast<int>(dataset.classes.size()),
                                       config.valid_fraction, config.split_seed);
@@ -403,6 +403,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   train_opts.num_workers = c.loader_workers;
   train_opts.prefetch_batches = c.prefetch_batches;
   train_opts.cache_images = cache;
+  train_opts.confine_root = c.confine_root;
   train_opts.pin_memory = device.is_cuda();
   LoaderOptions eval_opts = train_opts;
   eval_opts.shuffle = false;

@@ -20,8 +20,9 @@ namespace {
 // write the response and finish.
 class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
  public:
-  ClassifyReactor(ServingEngine* engine, grpc::CallbackServerContext* context, absl::Duration upload_timeout)
-      : engine_(engine), context_(context), race_(std::make_shared<Race>()) {
+  ClassifyReactor(ServingEngine* engine, grpc::CallbackServerContext* context, absl::Duration upload_timeout,
+                  const PathRedactor* redact, common::TokenRegistry::ClassifySlot slot)
+      : engine_(engine), context_(context), redact_(redact), slot_(std::move(slot)), race_(std::make_shared<Race>()) {
     StartRead(&request_bytes_);
     if (upload_timeout > absl::ZeroDuration()) {
       // The alarm's callback may run after this reactor is gone (a
@@ -64,9 +65,10 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
     engine_->Classify(std::move(images), std::move(call),
                       [this, request](absl::StatusOr<common::ClassifyResult> result) {
                         if (!result.ok()) {
-                          Finish(api::ToGrpcStatus(result.status()));
+                          Finish(api::ToGrpcStatus(redact_->Status(result.status())));
                           return;
                         }
+                        result->model_id = redact_->ModelId(result->model_id);
                         bool own_buffer = false;
                         const grpc::Status serialized = grpc::SerializationTraits<v1::ClassifyResponse>::Serialize(
                             api::ClassifyResultToProto(*result), &response_bytes_, &own_buffer);
@@ -95,25 +97,34 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
 
   ServingEngine* const engine_;
   grpc::CallbackServerContext* const context_;
+  const PathRedactor* const redact_;
+  const common::TokenRegistry::ClassifySlot slot_;  // held until the call is done
   const std::shared_ptr<Race> race_;
   grpc::ByteBuffer request_bytes_;
   grpc::ByteBuffer response_bytes_;
   grpc::Alarm alarm_;
 };
 
-class UnimplementedReactor final : public grpc::ServerGenericBidiReactor {
+// A call refused before its request is read.
+class RefusedReactor final : public grpc::ServerGenericBidiReactor {
  public:
-  explicit UnimplementedReactor(const std::string& method) {
-    Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, absl::StrCat("no method ", method.substr(0, 200))));
-  }
+  explicit RefusedReactor(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 
 }  // namespace
 
 grpc::ServerGenericBidiReactor* InferenceServiceImpl::CreateReactor(grpc::GenericCallbackServerContext* context) {
-  if (context->method() != kClassifyMethod) return new UnimplementedReactor(context->method());
-  return new ClassifyReactor(engine_, context, upload_timeout_);
+  if (context->method() != kClassifyMethod) {
+    return new RefusedReactor(absl::UnimplementedError(absl::StrCat("no method ", context->method().substr(0, 200))));
+  }
+  absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeInference);
+  if (!principal.ok()) return new RefusedReactor(principal.status());
+  absl::StatusOr<common::TokenRegistry::ClassifySlot> slot =
+      policy_->tokens == nullptr ? common::TokenRegistry::ClassifySlot()
+                                 : policy_->tokens->AcquireClassify(*principal);
+  if (!slot.ok()) return new RefusedReactor(slot.status());
+  return new ClassifyReactor(engine_, context, upload_timeout_, &policy_->redact, *std::move(slot));
 }
 
 }  // namespace catdog::server

@@ -13,6 +13,7 @@
 #include <grpcpp/generic/async_generic_service.h>
 
 #include "absl/time/time.h"
+#include "server/rpc/authorize.h"
 #include "server/serving/serving_engine.h"
 
 namespace catdog::server {
@@ -21,16 +22,18 @@ class InferenceServiceImpl final : public grpc::CallbackGenericService {
  public:
   static constexpr const char* kClassifyMethod = "/catdog.v1.InferenceService/Classify";
 
-  // `engine` must outlive the service (and every call it started).
-  // `upload_timeout`: how long a request may take to arrive; 0 = no limit.
-  InferenceServiceImpl(ServingEngine* engine, absl::Duration upload_timeout)
-      : engine_(engine), upload_timeout_(upload_timeout) {}
+  // `engine` and `policy` must outlive the service (and every call it
+  // started). `upload_timeout`: how long a request may take to arrive; 0 =
+  // no limit.
+  InferenceServiceImpl(ServingEngine* engine, absl::Duration upload_timeout, const CallPolicy* policy)
+      : engine_(engine), upload_timeout_(upload_timeout), policy_(policy) {}
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
 
  private:
   ServingEngine* const engine_;
   const absl::Duration upload_timeout_;
+  const CallPolicy* const policy_;
 };
 
 }  // namespace catdog::server

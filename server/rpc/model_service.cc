@@ -6,16 +6,23 @@
 
 namespace catdog::server {
 
+v1::Model ModelServiceImpl::Redacted(v1::Model model) const {
+  model.set_path(policy_->redact.Path(model.path()));
+  model.set_id(policy_->redact.ModelId(model.id()));
+  return model;
+}
+
 grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                        const v1::ListModelsRequest* request,
                                                        v1::ListModelsResponse* response) {
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeInference);
   absl::StatusOr<std::vector<common::CheckpointInfo>> checkpoints = jobs_->ListCheckpoints(request->job_id());
   if (!checkpoints.ok()) return Reply(context, checkpoints.status());
   const std::shared_ptr<const ServingModel> serving = engine_->Current();
   for (const common::CheckpointInfo& c : *checkpoints) {
     absl::StatusOr<common::JobInfo> job = jobs_->Get(c.job_id);
     const bool is_serving = serving != nullptr && serving->id == api::ModelId::Checkpoint(c.job_id, c.kind);
-    *response->add_models() = api::CheckpointToProto(c, job.ok() ? &*job : nullptr, is_serving);
+    *response->add_models() = Redacted(api::CheckpointToProto(c, job.ok() ? &*job : nullptr, is_serving));
   }
   return Reply(context, absl::OkStatus());
 }
@@ -23,10 +30,11 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* ModelServiceImpl::GetServingModel(grpc::CallbackServerContext* context,
                                                             const v1::GetServingModelRequest*,
                                                             v1::Model* response) {
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeInference);
   absl::StatusOr<std::shared_ptr<const ServingModel>> serving = engine_->CurrentOrError();
   if (serving.ok()) {
     const ServingModel& m = **serving;
-    *response = api::ServingModelToProto(m.id, m.path, m.classifier->card());
+    *response = Redacted(api::ServingModelToProto(m.id, m.path, m.classifier->card()));
   }
   return Reply(context, serving.status());
 }
@@ -34,6 +42,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetServingModel(grpc::CallbackServer
 grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerContext* context,
                                                          const v1::PromoteModelRequest* request,
                                                          v1::Model* response) {
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeAdmin);
   absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
   if (!id.ok()) return Reply(context, id.status());
   // A file path would let any client load any file the server can read.
@@ -45,9 +54,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerCon
   absl::StatusOr<std::shared_ptr<const ServingModel>> promoted = engine_->Promote(*id);
   if (promoted.ok()) {
     const ServingModel& m = **promoted;
-    *response = api::ServingModelToProto(m.id, m.path, m.classifier->card());
+    *response = Redacted(api::ServingModelToProto(m.id, m.path, m.classifier->card()));
   }
-  return Reply(context, promoted.status());
+  return Reply(context, policy_->redact.Status(promoted.status()));
 }
 
 }  // namespace catdog::server

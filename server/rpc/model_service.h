@@ -5,6 +5,7 @@
 #pragma once
 
 #include "catdog/v1/catdog.grpc.pb.h"
+#include "server/rpc/authorize.h"
 #include "server/serving/serving_engine.h"
 #include "server/training/job_manager.h"
 
@@ -12,8 +13,9 @@ namespace catdog::server {
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {
  public:
-  // Both must outlive the service.
-  ModelServiceImpl(JobManager* jobs, ServingEngine* engine) : jobs_(jobs), engine_(engine) {}
+  // All must outlive the service.
+  ModelServiceImpl(JobManager* jobs, ServingEngine* engine, const CallPolicy* policy)
+      : jobs_(jobs), engine_(engine), policy_(policy) {}
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
                                        const v1::ListModelsRequest* request,
@@ -26,8 +28,12 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
                                          v1::Model* response) override;
 
  private:
+  // A model for a reply: no server path in its path or id.
+  v1::Model Redacted(v1::Model model) const;
+
   JobManager* const jobs_;
   ServingEngine* const engine_;
+  const CallPolicy* const policy_;
 };
 
 }  // namespace catdog::server

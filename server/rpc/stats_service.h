@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "catdog/v1/catdog.grpc.pb.h"
+#include "server/rpc/authorize.h"
 #include "server/serving/serving_engine.h"
 #include "server/training/job_manager.h"
 
@@ -11,9 +12,9 @@ namespace catdog::server {
 
 class StatsServiceImpl final : public v1::StatsService::CallbackService {
  public:
-  // Both must outlive the service.
-  StatsServiceImpl(ServingEngine* engine, JobManager* jobs, absl::Time started)
-      : engine_(engine), jobs_(jobs), started_(started) {}
+  // All must outlive the service.
+  StatsServiceImpl(ServingEngine* engine, JobManager* jobs, absl::Time started, const CallPolicy* policy)
+      : engine_(engine), jobs_(jobs), started_(started), policy_(policy) {}
 
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context, const v1::GetStatsRequest* request,
                                      v1::Stats* response) override;
@@ -22,6 +23,7 @@ class StatsServiceImpl final : public v1::StatsService::CallbackService {
   ServingEngine* const engine_;
   JobManager* const jobs_;
   const absl::Time started_;
+  const CallPolicy* const policy_;
 };
 
 }  // namespace catdog::server

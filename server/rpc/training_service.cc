@@ -3,9 +3,11 @@
 #include <deque>
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/status_conversion.h"
 #include "api/training_conversion.h"
+#include "common/data/status_macros.h"
 #include "server/rpc/reply.h"
 
 namespace catdog::server {
@@ -27,8 +29,10 @@ class FailedWatch final : public grpc::ServerWriteReactor<v1::JobEvent> {
 // Pump that outlives it and forgets the reactor once Finish is called.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
-  WatchReactor(EventHub* hub, std::string job_id, std::vector<std::string> class_names)
-      : hub_(hub), job_id_(std::move(job_id)), pump_(std::make_shared<Pump>(this, std::move(class_names))) {
+  WatchReactor(EventHub* hub, std::string job_id, std::vector<std::string> class_names,
+               const PathRedactor* redact)
+      : hub_(hub), job_id_(std::move(job_id)),
+        pump_(std::make_shared<Pump>(this, std::move(class_names), redact)) {
     handle_ = hub_->Subscribe(job_id_, [pump = pump_] { pump->Run(); });
     pump_->Run();
   }
@@ -43,8 +47,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
  private:
   class Pump {
    public:
-    Pump(WatchReactor* reactor, std::vector<std::string> class_names)
-        : reactor_(reactor), class_names_(std::move(class_names)) {}
+    Pump(WatchReactor* reactor, std::vector<std::string> class_names, const PathRedactor* redact)
+        : reactor_(reactor), class_names_(std::move(class_names)), redact_(redact) {}
 
     void WriteDone(bool ok) ABSL_LOCKS_EXCLUDED(mu_) {
       {
@@ -78,6 +82,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
           if (!read.events.empty()) {
             after_ = read.events.front().sequence;
             next_ = api::JobEventToProto(read.events.front(), class_names_);
+            if (next_.has_state()) next_.mutable_state()->set_error(redact_->Text(next_.state().error()));
             writing_ = true;
             write = &next_;
           } else if (read.closed) {
@@ -102,6 +107,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
     absl::Mutex mu_;
     WatchReactor* reactor_ ABSL_GUARDED_BY(mu_);  // null once Finish was called
     const std::vector<std::string> class_names_;
+    const PathRedactor* const redact_;  // outlives every call
     int64_t after_ ABSL_GUARDED_BY(mu_) = 0;  // last sequence written
     bool writing_ ABSL_GUARDED_BY(mu_) = false;
     bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
@@ -116,57 +122,98 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
 
 }  // namespace
 
+v1::Job TrainingServiceImpl::ToProto(const common::JobInfo& job) const {
+  v1::Job p = api::JobInfoToProto(job);
+  p.set_error(policy_->redact.Text(p.error()));
+  return p;
+}
+
+absl::StatusOr<common::JobInfo> TrainingServiceImpl::OwnJob(const common::Principal& principal,
+                                                            const std::string& id, const char* action) const {
+  CATDOG_ASSIGN_OR_RETURN(common::JobInfo job, jobs_->Get(id));
+  if (!principal.MayModify(job.owner)) {
+    return absl::PermissionDeniedError(absl::StrCat("job ", id, " belongs to '", job.owner, "'; only its owner or ",
+                                                    "an admin token may ", action, " it"));
+  }
+  return job;
+}
+
+namespace {
+
+Submitter SubmitterOf(const common::Principal& p) {
+  return Submitter{p.name, p.limits.max_active_jobs, p.limits.max_checkpoint_mb << 20};
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* TrainingServiceImpl::StartTraining(grpc::CallbackServerContext* context,
                                                              const v1::StartTrainingRequest* request,
                                                              v1::Job* response) {
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeTrain);
   absl::StatusOr<common::JobSpec> spec = api::JobSpecFromProto(request->config());
   if (!spec.ok()) return Reply(context, spec.status());
-  absl::StatusOr<common::JobInfo> job = jobs_->Start(*std::move(spec));
-  if (job.ok()) *response = api::JobInfoToProto(*job);
-  return Reply(context, job.status());
+  absl::StatusOr<common::JobInfo> job = jobs_->Start(*std::move(spec), SubmitterOf(*principal));
+  if (job.ok()) *response = ToProto(*job);
+  return Reply(context, policy_->redact.Status(job.status()));
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::GetJob(grpc::CallbackServerContext* context,
                                                       const v1::GetJobRequest* request, v1::Job* response) {
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeTrain);
   absl::StatusOr<common::JobInfo> job = jobs_->Get(request->job_id());
-  if (job.ok()) *response = api::JobInfoToProto(*job);
+  if (job.ok()) *response = ToProto(*job);
   return Reply(context, job.status());
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::ListJobs(grpc::CallbackServerContext* context,
                                                         const v1::ListJobsRequest* request,
                                                         v1::ListJobsResponse* response) {
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeTrain);
   std::vector<common::JobState> states;
   for (int s : request->states()) {
     absl::StatusOr<common::JobState> state = api::JobStateFromProto(static_cast<v1::JobState>(s));
     if (!state.ok()) return Reply(context, state.status());
     states.push_back(*state);
   }
-  for (const common::JobInfo& job : jobs_->List(states)) *response->add_jobs() = api::JobInfoToProto(job);
+  for (const common::JobInfo& job : jobs_->List(states)) *response->add_jobs() = ToProto(job);
   return Reply(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::CancelJob(grpc::CallbackServerContext* context,
                                                          const v1::CancelJobRequest* request,
                                                          v1::Job* response) {
-  absl::StatusOr<common::JobInfo> job = jobs_->Cancel(request->job_id());
-  if (job.ok()) *response = api::JobInfoToProto(*job);
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeTrain);
+  absl::StatusOr<common::JobInfo> job = OwnJob(*principal, request->job_id(), "cancel");
+  if (job.ok()) job = jobs_->Cancel(request->job_id());
+  if (job.ok()) *response = ToProto(*job);
   return Reply(context, job.status());
 }
 
 grpc::ServerUnaryReactor* TrainingServiceImpl::ResumeJob(grpc::CallbackServerContext* context,
                                                          const v1::ResumeJobRequest* request,
                                                          v1::Job* response) {
-  absl::StatusOr<common::JobInfo> job = jobs_->Resume(request->job_id());
-  if (job.ok()) *response = api::JobInfoToProto(*job);
-  return Reply(context, job.status());
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeTrain);
+  absl::StatusOr<common::JobInfo> job = OwnJob(*principal, request->job_id(), "resume");
+  if (job.ok()) job = jobs_->Resume(request->job_id(), SubmitterOf(*principal));
+  if (job.ok()) *response = ToProto(*job);
+  return Reply(context, policy_->redact.Status(job.status()));
+}
+
+grpc::ServerUnaryReactor* TrainingServiceImpl::DeleteJob(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteJobRequest* request,
+                                                         v1::DeleteJobResponse*) {
+  CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeTrain);
+  absl::StatusOr<common::JobInfo> job = OwnJob(*principal, request->job_id(), "delete");
+  return Reply(context, policy_->redact.Status(job.ok() ? jobs_->Delete(request->job_id()) : job.status()));
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* TrainingServiceImpl::WatchJob(grpc::CallbackServerContext* context,
                                                                       const v1::WatchJobRequest* request) {
+  absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
+  if (!principal.ok()) return new FailedWatch(principal.status());
   absl::StatusOr<common::JobInfo> job = jobs_->Get(request->job_id());
   if (!job.ok()) return new FailedWatch(job.status());
-  return new WatchReactor(hub_, job->id, job->class_names);
+  return new WatchReactor(hub_, job->id, job->class_names, &policy_->redact);
 }
 
 }  // namespace catdog::server

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "catdog/v1/catdog.grpc.pb.h"
+#include "server/rpc/authorize.h"
 #include "server/training/event_hub.h"
 #include "server/training/job_manager.h"
 
@@ -11,8 +12,9 @@ namespace catdog::server {
 
 class TrainingServiceImpl final : public v1::TrainingService::CallbackService {
  public:
-  // Both must outlive the service (and every call it started).
-  TrainingServiceImpl(JobManager* jobs, EventHub* hub) : jobs_(jobs), hub_(hub) {}
+  // All must outlive the service (and every call it started).
+  TrainingServiceImpl(JobManager* jobs, EventHub* hub, const CallPolicy* policy)
+      : jobs_(jobs), hub_(hub), policy_(policy) {}
 
   grpc::ServerUnaryReactor* StartTraining(grpc::CallbackServerContext* context,
                                           const v1::StartTrainingRequest* request,
@@ -26,12 +28,21 @@ class TrainingServiceImpl final : public v1::TrainingService::CallbackService {
                                       const v1::CancelJobRequest* request, v1::Job* response) override;
   grpc::ServerUnaryReactor* ResumeJob(grpc::CallbackServerContext* context,
                                       const v1::ResumeJobRequest* request, v1::Job* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
+                                      const v1::DeleteJobRequest* request, v1::DeleteJobResponse* response) override;
   grpc::ServerWriteReactor<v1::JobEvent>* WatchJob(grpc::CallbackServerContext* context,
                                                    const v1::WatchJobRequest* request) override;
 
  private:
+  // The job `id` when `principal` may change it (its owner, an admin, or
+  // anyone with tokens off); PERMISSION_DENIED naming the owner otherwise.
+  absl::StatusOr<common::JobInfo> OwnJob(const common::Principal& principal, const std::string& id,
+                                         const char* action) const;
+  v1::Job ToProto(const common::JobInfo& job) const;
+
   JobManager* const jobs_;
   EventHub* const hub_;
+  const CallPolicy* const policy_;
 };
 
 }  // namespace catdog::server

@@ -7,11 +7,20 @@
 
 namespace catdog::server {
 
-// Resolves `requested` (relative to `data_root`, or absolute) to a canonical
-// path with every symlink followed. INVALID_ARGUMENT when empty, NOT_FOUND
-// when it does not exist, PERMISSION_DENIED when it resolves outside
-// `data_root` (including through a symlink or "..").
-absl::StatusOr<std::string> ResolveDatasetPath(const std::string& data_root,
-                                               const std::string& requested);
+struct DatasetPath {
+  std::string relative;  // normalised, relative to the data root: what replies show
+  std::string resolved;  // canonical: what the trainer opens
+};
+
+// Resolves a client's dataset path: relative to `data_root`, or absolute
+// but lexically inside it. Nothing outside the data root is looked at, so
+// the errors tell nothing about files there:
+// - INVALID_ARGUMENT: empty, or a NUL byte / control character in it;
+// - PERMISSION_DENIED: it names a place outside (absolute elsewhere, "..",
+//   or a symlink leading out), and the message does not say where a link
+//   leads;
+// - NOT_FOUND: it does not exist under the data root.
+// Messages name the path relative to the data root only.
+absl::StatusOr<DatasetPath> ResolveDatasetPath(const std::string& data_root, const std::string& requested);
 
 }  // namespace catdog::server

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include <spdlog/spdlog.h>
 
@@ -33,21 +34,36 @@ absl::StatusOr<struct stat> Stat(const std::string& path) {
   return st;
 }
 
-// Fills the server-side parts of a job's config: resolved dataset paths,
+// Fills the server-side parts of a job's config: dataset paths normalised
+// relative to the data root (checked, not yet resolved: see RunConfig),
 // output folders and the thread default.
 absl::Status ResolveSpec(const JobManagerOptions& options, const std::string& id, common::JobSpec& spec) {
   common::TrainConfig& c = spec.config;
   if (c.dataset_root.empty()) {
     return absl::InvalidArgumentError("config.dataset is required (a folder under the server's --data-root)");
   }
-  CATDOG_ASSIGN_OR_RETURN(c.dataset_root, ResolveDatasetPath(options.data_root, c.dataset_root));
+  CATDOG_ASSIGN_OR_RETURN(const DatasetPath dataset, ResolveDatasetPath(options.data_root, c.dataset_root));
+  c.dataset_root = dataset.relative;
   if (!c.test_root.empty()) {
-    CATDOG_ASSIGN_OR_RETURN(c.test_root, ResolveDatasetPath(options.data_root, c.test_root));
+    CATDOG_ASSIGN_OR_RETURN(const DatasetPath test, ResolveDatasetPath(options.data_root, c.test_root));
+    c.test_root = test.relative;
   }
   c.output_dir = absl::StrCat(options.state_dir, "/jobs/", id);
   c.tensorboard_dir = absl::StrCat(options.state_dir, "/tensorboard/", id);
   if (c.threads == 0) c.threads = options.default_threads;
   return absl::OkStatus();
+}
+
+// Bytes of the files under `dir` (0 when it is missing).
+int64_t DiskBytes(const std::string& dir) {
+  std::error_code ec;
+  int64_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) total += static_cast<int64_t>(it->file_size(size_ec));
+  }
+  return total;
 }
 
 // Job ids are ours ("job-N"); a longer one is no job, and is not echoed.
@@ -143,6 +159,7 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(const JobManagerO
   manager->state_dir_id_ = {state_dir.st_dev, state_dir.st_ino};
   manager->RemoveStaleTemporaryFiles();
   CATDOG_RETURN_IF_ERROR(manager->Restore());
+  manager->ApplyRetention();
   for (int i = 0; i < options.max_concurrent_jobs; ++i) {
     manager->workers_.emplace_back([m = manager.get()] { m->WorkerLoop(); });
   }
@@ -198,11 +215,19 @@ absl::Status JobManager::Restore() {
       absl::MutexLock lock(&mu_);
       next_number_ = std::max(next_number_, number + 1);
     }
+    // Jobs stored before paths were kept relative show them relative too.
+    for (std::string* path : {&info.spec.config.dataset_root, &info.spec.config.test_root}) {
+      absl::StatusOr<DatasetPath> resolved =
+          path->empty() ? absl::NotFoundError("") : ResolveDatasetPath(options_.data_root, *path);
+      if (resolved.ok()) *path = resolved->relative;
+    }
     hub_->Open(info.id);
     hub_->Publish(info.id, common::StateChange{common::JobState::kQueued, ""});
     CATDOG_ASSIGN_OR_RETURN(std::vector<common::EpochMetrics> epochs, store_->LoadEpochs(info.id));
     if (info.state == common::JobState::kQueued) {
-      absl::StatusOr<std::unique_ptr<common::TrainingRun>> run = deps_.make_run(info.spec.config);
+      absl::StatusOr<common::TrainConfig> config = RunConfig(info.spec.config);
+      absl::StatusOr<std::unique_ptr<common::TrainingRun>> run =
+          config.ok() ? deps_.make_run(*config) : config.status();
       if (run.ok()) {
         job->run = *std::move(run);
       } else {
@@ -244,7 +269,8 @@ JobManager::Job* JobManager::FindLocked(const std::string& id) const {
   return it == jobs_.end() ? nullptr : it->second.get();
 }
 
-absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
+absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec, const Submitter& by) {
+  CATDOG_RETURN_IF_ERROR(CheckQuota(by));
   std::string id;
   {
     absl::MutexLock lock(&mu_);
@@ -262,7 +288,8 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
   CATDOG_RETURN_IF_ERROR(ResolveSpec(options_, id, spec));
   // Indexes the dataset (a directory walk): done here, unlocked, so a bad
   // dataset fails the request rather than the job.
-  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, MakeRun(spec.config));
+  CATDOG_ASSIGN_OR_RETURN(const common::TrainConfig config, RunConfig(spec.config));
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, MakeRun(config));
 
   auto job = std::make_unique<Job>();
   common::JobInfo& info = job->info;
@@ -270,6 +297,7 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
   info.state = common::JobState::kQueued;
   info.spec = std::move(spec);
   info.created_unix_ms = NowMs();
+  info.owner = by.name;
   info.class_names = run->class_names();
   info.train_images = static_cast<int64_t>(run->train_size());
   info.valid_images = static_cast<int64_t>(run->valid_size());
@@ -285,10 +313,54 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec) {
     order_.push_back(id);
     queue_.push_back(raw);
   }
-  spdlog::info("[{}] queued: {} ({} train / {} valid images, {} px, {} epochs)", id,
-               snapshot.spec.config.dataset_root, snapshot.train_images, snapshot.valid_images,
-               snapshot.spec.config.preprocessing.image_size, snapshot.spec.config.epochs);
+  spdlog::info("[{}] queued{}: {} ({} train / {} valid images, {} px, {} epochs)", id,
+               by.name.empty() ? "" : absl::StrCat(" for ", by.name), snapshot.spec.config.dataset_root,
+               snapshot.train_images, snapshot.valid_images, snapshot.spec.config.preprocessing.image_size,
+               snapshot.spec.config.epochs);
   return snapshot;
+}
+
+absl::Status JobManager::CheckQuota(const Submitter& by) const {
+  if (by.max_active_jobs <= 0 && by.max_checkpoint_bytes <= 0) return absl::OkStatus();
+  int active = 0;
+  std::vector<std::string> own;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::string& id : order_) {
+      const Job* job = FindLocked(id);
+      if (job->info.owner != by.name) continue;
+      own.push_back(id);
+      if (!common::IsTerminal(job->info.state)) ++active;
+    }
+  }
+  if (by.max_active_jobs > 0 && active >= by.max_active_jobs) {
+    return absl::ResourceExhaustedError(absl::StrCat("'", by.name, "' has ", active, " queued or running jobs, its ",
+                                                     "limit (max_active_jobs); wait for one to end or cancel one"));
+  }
+  if (by.max_checkpoint_bytes > 0) {
+    int64_t used = 0;
+    for (const std::string& id : own) used += DiskBytes(absl::StrCat(options_.state_dir, "/jobs/", id));
+    if (used >= by.max_checkpoint_bytes) {
+      return absl::ResourceExhaustedError(absl::StrFormat(
+          "the checkpoints of '%s' take %.0f MB of its %.0f MB (max_checkpoint_mb); remove old jobs with "
+          "catdogctl delete",
+          by.name, used / 1048576.0, by.max_checkpoint_bytes / 1048576.0));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<common::TrainConfig> JobManager::RunConfig(common::TrainConfig c) const {
+  CATDOG_ASSIGN_OR_RETURN(const DatasetPath dataset, ResolveDatasetPath(options_.data_root, c.dataset_root));
+  c.dataset_root = dataset.resolved;
+  if (!c.test_root.empty()) {
+    CATDOG_ASSIGN_OR_RETURN(const DatasetPath test, ResolveDatasetPath(options_.data_root, c.test_root));
+    c.test_root = test.resolved;
+  }
+  std::error_code ec;
+  c.confine_root = std::filesystem::canonical(options_.data_root, ec).string();
+  if (ec) return absl::FailedPreconditionError("the server's data root is not accessible");
+  return c;
 }
 
 absl::StatusOr<std::unique_ptr<common::TrainingRun>> JobManager::MakeRun(const common::TrainConfig& c) const {
@@ -304,7 +376,8 @@ absl::StatusOr<std::unique_ptr<common::TrainingRun>> JobManager::MakeRun(const c
   return run;
 }
 
-absl::StatusOr<common::JobInfo> JobManager::Resume(const std::string& id) {
+absl::StatusOr<common::JobInfo> JobManager::Resume(const std::string& id, const Submitter& by) {
+  CATDOG_RETURN_IF_ERROR(CheckQuota(by));
   common::JobInfo snapshot;
   {
     absl::MutexLock lock(&mu_);
@@ -318,25 +391,21 @@ absl::StatusOr<common::JobInfo> JobManager::Resume(const std::string& id) {
           "job ", id, " is ", common::JobStateName(state),
           "; only an INTERRUPTED, CANCELLED or FAILED job can be resumed"));
     }
-    if (job->resuming) return absl::AbortedError(absl::StrCat("job ", id, " is being resumed already"));
+    if (job->busy) return absl::AbortedError(absl::StrCat("job ", id, " is being resumed or deleted already"));
     if (static_cast<int>(queue_.size()) >= options_.max_queued_jobs) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "job queue full (", queue_.size(), " jobs waiting); cancel one or retry later"));
     }
-    job->resuming = true;
+    job->busy = true;
     snapshot = job->info;
   }
   absl::Cleanup done = [&] {
     absl::MutexLock lock(&mu_);
-    FindLocked(id)->resuming = false;
+    FindLocked(id)->busy = false;
   };
-  common::TrainConfig& config = snapshot.spec.config;
-  // The data root may have changed since the job started: confined again.
-  CATDOG_ASSIGN_OR_RETURN(config.dataset_root, ResolveDatasetPath(options_.data_root, config.dataset_root));
-  if (!config.test_root.empty()) {
-    CATDOG_ASSIGN_OR_RETURN(config.test_root, ResolveDatasetPath(options_.data_root, config.test_root));
-  }
-  config.resume = true;
+  // Stored with the job: a restart before it runs still resumes it.
+  snapshot.spec.config.resume = true;
+  CATDOG_ASSIGN_OR_RETURN(const common::TrainConfig config, RunConfig(snapshot.spec.config));
   CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<common::TrainingRun> run, MakeRun(config));
   // The history continues where the checkpoint does: rows after it are
   // trained again, and a row the checkpoint has but the store missed (a
@@ -372,6 +441,87 @@ absl::StatusOr<common::JobInfo> JobManager::Resume(const std::string& id) {
   }
   spdlog::info("[{}] resumed: queued to continue after epoch {}", id, resume_epoch);
   return snapshot;
+}
+
+absl::Status JobManager::Delete(const std::string& id) {
+  {
+    absl::MutexLock lock(&mu_);
+    Job* job = FindLocked(id);
+    if (job == nullptr) return NoSuchJob(id);
+    if (!common::IsTerminal(job->info.state)) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", id, " is ", common::JobStateName(job->info.state),
+                                                        "; cancel it first"));
+    }
+    if (job->busy) return absl::AbortedError(absl::StrCat("job ", id, " is being resumed or deleted already"));
+    job->busy = true;
+  }
+  absl::Cleanup done = [&] {
+    absl::MutexLock lock(&mu_);
+    if (Job* job = FindLocked(id)) job->busy = false;
+  };
+  if (deps_.is_serving && deps_.is_serving(id)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a checkpoint of job ", id, " is being served; promote another model first"));
+  }
+  CATDOG_RETURN_IF_ERROR(store_->DeleteJob(id));
+  {
+    absl::MutexLock lock(&mu_);
+    jobs_.erase(id);
+    order_.erase(std::remove(order_.begin(), order_.end(), id), order_.end());
+  }
+  // The emptied jobs/<id> folder stays, with a note: a new job never takes
+  // this id (JobFilesExist), even after a restart.
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::path(options_.state_dir) / "jobs" / id;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) std::filesystem::remove_all(entry.path(), ec);
+  std::filesystem::remove_all(std::filesystem::path(options_.state_dir) / "tensorboard" / id, ec);
+  std::filesystem::create_directories(dir, ec);
+  {
+    std::ofstream note(dir / "DELETED");
+    note << "job " << id << " was deleted at " << absl::FormatTime(absl::Now()) << "; its id is not reused\n";
+  }
+  spdlog::info("[{}] deleted", id);
+  return absl::OkStatus();
+}
+
+void JobManager::ApplyRetention() {
+  if (options_.keep_checkpoints <= 0) return;
+  std::vector<Job*> finished;
+  {
+    absl::MutexLock lock(&mu_);
+    // Newest first; jobs that ended in the same millisecond by creation.
+    for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+      Job* job = FindLocked(*it);
+      const common::JobState state = job->info.state;
+      if (IsTerminal(state) && state != common::JobState::kInterrupted && !job->busy) finished.push_back(job);
+    }
+    std::stable_sort(finished.begin(), finished.end(), [](const Job* a, const Job* b) {
+      return a->info.finished_unix_ms > b->info.finished_unix_ms;
+    });
+    if (static_cast<int>(finished.size()) <= options_.keep_checkpoints) return;
+    finished.erase(finished.begin(), finished.begin() + options_.keep_checkpoints);
+    for (Job* job : finished) job->busy = true;
+  }
+  for (Job* job : finished) {
+    const std::string& id = job->info.id;  // constant
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::path(options_.state_dir) / "jobs" / id;
+    bool removed = false;
+    if (!(deps_.is_serving && deps_.is_serving(id))) {
+      for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        if (entry.path().extension() == ".ckpt") removed |= std::filesystem::remove(entry.path(), ec);
+      }
+    }
+    if (removed) {
+      if (absl::Status s = store_->DeleteCheckpoints(id); !s.ok()) {
+        spdlog::warn("[{}] could not forget its removed checkpoints: {}", id, s);
+      }
+      spdlog::info("[{}] checkpoints removed: --keep-checkpoints keeps the newest {} finished jobs'", id,
+                   options_.keep_checkpoints);
+    }
+    absl::MutexLock lock(&mu_);
+    job->busy = false;
+  }
 }
 
 absl::StatusOr<common::JobInfo> JobManager::Get(const std::string& id) const {
@@ -450,6 +600,7 @@ void JobManager::Finish(Job* job, common::JobState state, const std::string& err
   } else {
     spdlog::info("[{}] {}", snapshot.id, common::JobStateName(state));
   }
+  ApplyRetention();  // done by the time watchers see the end
   hub_->Publish(snapshot.id, common::StateChange{state, error});
   hub_->Close(snapshot.id);
 }

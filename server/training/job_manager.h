@@ -42,6 +42,18 @@ struct JobManagerOptions {
   // A job whose estimated peak memory is above this is refused
   // (RESOURCE_EXHAUSTED) instead of getting the process killed; 0 = no limit.
   int64_t max_job_memory_bytes = 0;
+  // Checkpoint retention: the checkpoint files of the newest this many
+  // finished (SUCCEEDED, FAILED, CANCELLED) jobs are kept, older ones'
+  // removed, except a served model's. INTERRUPTED jobs keep theirs, to be
+  // resumed. 0 = keep all.
+  int keep_checkpoints = 0;
+};
+
+// Who starts or resumes a job, and what they may hold (0 = no limit).
+struct Submitter {
+  std::string name;  // recorded as the job's owner; empty when tokens are off
+  int max_active_jobs = 0;           // their queued + running jobs
+  int64_t max_checkpoint_bytes = 0;  // the checkpoint files of all their jobs
 };
 
 // What the job manager works with, passed in so tests can substitute each.
@@ -55,6 +67,9 @@ struct JobManagerDeps {
   // validation accuracy, decides and returns what it did and why (recorded
   // as JobInfo::promotion). May be empty.
   std::function<absl::StatusOr<std::string>(const api::ModelId&, double valid_accuracy)> promote;
+  // Whether a checkpoint of the job is being served: its files are never
+  // removed. May be empty (nothing is served).
+  std::function<bool(const std::string& job_id)> is_serving;
 };
 
 class JobManager {
@@ -68,7 +83,10 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  absl::StatusOr<common::JobInfo> Start(common::JobSpec spec) ABSL_LOCKS_EXCLUDED(mu_);
+  // INVALID_ARGUMENT / PERMISSION_DENIED / NOT_FOUND for a bad spec or
+  // dataset, RESOURCE_EXHAUSTED when the queue, the memory budget or the
+  // submitter's quota is full.
+  absl::StatusOr<common::JobInfo> Start(common::JobSpec spec, const Submitter& by = {}) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<common::JobInfo> Get(const std::string& id) const ABSL_LOCKS_EXCLUDED(mu_);
   // Oldest first; all jobs when `states` is empty.
   std::vector<common::JobInfo> List(const std::vector<common::JobState>& states) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -78,7 +96,11 @@ class JobManager {
   // FAILED_PRECONDITION for a job in any other state, INVALID_ARGUMENT when
   // its checkpoints cannot be continued from (damaged, or the dataset's
   // classes changed).
-  absl::StatusOr<common::JobInfo> Resume(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<common::JobInfo> Resume(const std::string& id, const Submitter& by = {}) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes a finished job: its record, history, checkpoints and
+  // TensorBoard run. FAILED_PRECONDITION while it is queued or running, or
+  // while one of its checkpoints is served. Its id is not given out again.
+  absl::Status Delete(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // A queued job is cancelled at once; a running one stops within one batch
   // (the returned snapshot may still say RUNNING).
   absl::StatusOr<common::JobInfo> Cancel(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
@@ -99,7 +121,8 @@ class JobManager {
     std::unique_ptr<common::TrainingRun> run;  // until the run ends
     common::StopToken stop;
     bool cancel_requested = false;
-    bool resuming = false;  // a Resume call is preparing the job
+    // A Resume, Delete or the retention pass works on the job's files.
+    bool busy = false;
     std::string failure;  // set when the manager stopped the run as failed
   };
   // The state dir's identity, taken at Create.
@@ -112,6 +135,13 @@ class JobManager {
   JobManager(const JobManagerOptions& options, JobManagerDeps deps)
       : options_(options), deps_(std::move(deps)), store_(deps_.store), hub_(deps_.hub) {}
   absl::Status Restore() ABSL_LOCKS_EXCLUDED(mu_);
+  // The submitter's active-jobs and checkpoint-bytes quotas.
+  absl::Status CheckQuota(const Submitter& by) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes the checkpoint files --keep-checkpoints no longer keeps.
+  void ApplyRetention() ABSL_LOCKS_EXCLUDED(mu_);
+  // A stored config made runnable: dataset paths resolved and confined to
+  // the data root (again: it may have changed since the job was stored).
+  absl::StatusOr<common::TrainConfig> RunConfig(common::TrainConfig config) const;
   // make_run, then the memory budget check.
   absl::StatusOr<std::unique_ptr<common::TrainingRun>> MakeRun(const common::TrainConfig& config) const;
   // FAILED_PRECONDITION when the state dir is gone or is another folder now.

@@ -162,6 +162,9 @@ const Migration kMigrations[] = {
     {"what auto-promote did per job", [](sqlite3* db) {
        return ExecSql(db, "ALTER TABLE jobs ADD COLUMN promotion TEXT NOT NULL DEFAULT '';");
      }},
+    {"the token name that started each job", [](sqlite3* db) {
+       return ExecSql(db, "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';");
+     }},
 };
 static_assert(std::size(kMigrations) == JobStore::kSchemaVersion, "one migration per schema version");
 
@@ -226,8 +229,8 @@ absl::Status JobStore::SaveJob(const common::JobInfo& job) {
   Statement row(db_,
                 "INSERT OR REPLACE INTO jobs(id, state, config_json, auto_promote, created_ms, "
                 "started_ms, finished_ms, error, epochs_completed, best_epoch, best_valid_accuracy, "
-                "class_names_json, train_images, valid_images, promotion) "
-                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)");
+                "class_names_json, train_images, valid_images, promotion, owner) "
+                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)");
   row.Bind(1, job.id)
       .Bind(2, std::string(common::JobStateName(job.state)))
       .Bind(3, common::TrainConfigToJson(job.spec.config))
@@ -242,7 +245,8 @@ absl::Status JobStore::SaveJob(const common::JobInfo& job) {
       .Bind(12, NamesToJson(job.class_names))
       .Bind(13, job.train_images)
       .Bind(14, job.valid_images)
-      .Bind(15, job.promotion);
+      .Bind(15, job.promotion)
+      .Bind(16, job.owner);
   absl::Status s = row.Run();
   for (const common::TestEvaluation& t : job.test) {
     if (!s.ok()) break;
@@ -306,6 +310,29 @@ absl::Status JobStore::AppendEpoch(const std::string& job_id, const common::Epoc
   return ExecLocked("COMMIT;");
 }
 
+absl::Status JobStore::DeleteJob(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = ExecLocked("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  absl::Status s;
+  for (const char* sql : {"DELETE FROM epochs WHERE job_id=?1", "DELETE FROM checkpoints WHERE job_id=?1",
+                          "DELETE FROM test_evaluations WHERE job_id=?1", "DELETE FROM jobs WHERE id=?1"}) {
+    Statement st(db_, sql);
+    s = st.Bind(1, job_id).Run();
+    if (!s.ok()) break;
+  }
+  if (!s.ok()) {
+    ExecLocked("ROLLBACK;").IgnoreError();  // the original error is the one to report
+    return s;
+  }
+  return ExecLocked("COMMIT;");
+}
+
+absl::Status JobStore::DeleteCheckpoints(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_, "DELETE FROM checkpoints WHERE job_id=?1");
+  return st.Bind(1, job_id).Run();
+}
+
 absl::Status JobStore::RecordPromotion(const ServingRecord& serving) {
   absl::MutexLock lock(&mu_);
   Statement st(db_, "INSERT INTO promotions(model_id, path, promoted_ms) VALUES(?1,?2,?3)");
@@ -318,7 +345,7 @@ absl::StatusOr<std::vector<common::JobInfo>> JobStore::LoadJobs() {
   Statement st(db_,
                "SELECT id, state, config_json, auto_promote, created_ms, started_ms, finished_ms, "
                "error, epochs_completed, best_epoch, best_valid_accuracy, class_names_json, "
-               "train_images, valid_images, promotion FROM jobs ORDER BY created_ms, rowid");
+               "train_images, valid_images, promotion, owner FROM jobs ORDER BY created_ms, rowid");
   while (st.Step()) {
     common::JobInfo job;
     job.id = st.Text(0);
@@ -342,6 +369,7 @@ absl::StatusOr<std::vector<common::JobInfo>> JobStore::LoadJobs() {
     job.train_images = st.Int(12);
     job.valid_images = st.Int(13);
     job.promotion = st.Text(14);
+    job.owner = st.Text(15);
     jobs.push_back(std::move(job));
   }
   if (absl::Status s = st.status(); !s.ok()) return s;

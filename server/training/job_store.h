@@ -35,7 +35,7 @@ struct ServingRecord {
 class JobStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Opens or creates the database at `path` (WAL journal, synchronous=FULL)
   // and migrates it to kSchemaVersion.
@@ -52,6 +52,11 @@ class JobStore {
                            const std::vector<common::CheckpointInfo>& checkpoints) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the job's epoch rows after `epoch` (a resumed job retrains them).
   absl::Status DropEpochsAfter(const std::string& job_id, int64_t epoch) ABSL_LOCKS_EXCLUDED(mu_);
+  // Removes the job and everything recorded for it (not its promotions:
+  // the serving history stays whole).
+  absl::Status DeleteJob(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Forgets the job's checkpoints (their files were removed).
+  absl::Status DeleteCheckpoints(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends a promotion to the serving history.
   absl::Status RecordPromotion(const ServingRecord& serving) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -591,7 +591,8 @@ TEST_F(ServerTest, RestartFallsBackToTheNewestPromotionThatStillLoads) {
   ASSERT_TRUE(last.ok()) << last.status();
   server_.reset();
 
-  Damage(last->path());
+  EXPECT_EQ(last->path(), "jobs/" + job + "/last.ckpt");  // no server path in replies
+  Damage(dir_.Sub("state/" + last->path()));
   StartServer(Options());
   auto serving = client_->GetServingModel();
   ASSERT_TRUE(serving.ok()) << serving.status();
@@ -601,7 +602,7 @@ TEST_F(ServerTest, RestartFallsBackToTheNewestPromotionThatStillLoads) {
   const std::string best_path = serving->path();
   server_.reset();
 
-  Damage(best_path);
+  Damage(dir_.Sub("state/" + best_path));
   StartServer(Options());  // starts all the same: jobs and history are there
   EXPECT_EQ(client_->GetServingModel().status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(*client_->Health(inference), Health::NOT_SERVING);

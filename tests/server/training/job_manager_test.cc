@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "tests/support/test_data.h"
 
@@ -52,6 +53,10 @@ class FakeRun final : public common::TrainingRun {
       m.epoch = e;
       m.valid_accuracy = 0.5 + 0.1 * e;
       m.is_best = true;
+      if (!config_.output_dir.empty()) {
+        std::filesystem::create_directories(config_.output_dir);
+        std::ofstream(result.best_checkpoint) << "weights";
+      }
       observer->OnCheckpoint(common::CheckpointKind::kBest, result.best_checkpoint, m);
       observer->OnEpochEnd(m);
       result.epochs_completed = e;
@@ -76,18 +81,25 @@ class JobManagerTest : public ::testing::Test {
     store_ = *std::move(store);
   }
 
-  void StartManager(int64_t max_job_memory_bytes = 0) {
+  void StartManager(int64_t max_job_memory_bytes = 0, int keep_checkpoints = 0) {
     JobManagerOptions options;
     options.data_root = dir_.Sub("data");
     options.state_dir = dir_.Sub("state");
     options.max_job_memory_bytes = max_job_memory_bytes;
+    options.keep_checkpoints = keep_checkpoints;
     JobManagerDeps deps;
     deps.store = store_.get();
     deps.hub = &hub_;
     deps.make_run = [this](const common::TrainConfig& config)
         -> absl::StatusOr<std::unique_ptr<common::TrainingRun>> {
       if (config.epochs > 1000) return absl::InvalidArgumentError("epochs: too many");
+      absl::MutexLock lock(&mu_);
+      run_configs_.push_back(config);
       return std::make_unique<FakeRun>(config, script_);
+    };
+    deps.is_serving = [this](const std::string& job_id) {
+      absl::MutexLock lock(&mu_);
+      return job_id == serving_job_;
     };
     deps.promote = [this](const api::ModelId& id, double valid_accuracy) -> absl::StatusOr<std::string> {
       promoted_.push_back(id.ToString());
@@ -121,6 +133,9 @@ class JobManagerTest : public ::testing::Test {
   EventHub hub_;
   Script script_;
   std::vector<std::string> promoted_;  // written by the worker, read after WaitForEnd
+  absl::Mutex mu_;
+  std::vector<common::TrainConfig> run_configs_ ABSL_GUARDED_BY(mu_);  // what make_run was given
+  std::string serving_job_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<JobManager> jobs_;
 };
 
@@ -130,7 +145,15 @@ TEST_F(JobManagerTest, RunsAJobToSucceededRecordsItAndPromotesItsBestCheckpoint)
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->state, common::JobState::kQueued);
   EXPECT_EQ(job->class_names, (std::vector<std::string>{"cat", "dog"}));
-  EXPECT_EQ(job->spec.config.dataset_root, std::filesystem::canonical(dir_.Sub("data/pets")).string());
+  // The job shows the path relative to the data root; its run reads the
+  // resolved one, confined to the data root.
+  EXPECT_EQ(job->spec.config.dataset_root, "pets");
+  {
+    absl::MutexLock lock(&mu_);
+    ASSERT_EQ(run_configs_.size(), 1u);
+    EXPECT_EQ(run_configs_[0].dataset_root, std::filesystem::canonical(dir_.Sub("data/pets")).string());
+    EXPECT_EQ(run_configs_[0].confine_root, std::filesystem::canonical(dir_.Sub("data")).string());
+  }
   const common::JobInfo done = WaitForEnd(job->id);
   EXPECT_EQ(done.state, common::JobState::kSucceeded);
   EXPECT_EQ(done.epochs_completed, 2);
@@ -332,6 +355,104 @@ TEST_F(JobManagerTest, RestartInterruptsRunningJobsRequeuesQueuedOnesAndContinue
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->id, "job-3");
   WaitForEnd(next->id);
+}
+
+TEST_F(JobManagerTest, RecordsTheOwnerAndKeepsItAcrossARestart) {
+  StartManager();
+  auto job = jobs_->Start(Spec(), Submitter{"alice"});
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->owner, "alice");
+  WaitForEnd(job->id);
+  jobs_.reset();
+  StartManager();
+  EXPECT_EQ(jobs_->Get(job->id)->owner, "alice");
+}
+
+TEST_F(JobManagerTest, ActiveJobsQuotaIsPerSubmitter) {
+  StartManager();
+  absl::Notification release;
+  script_.hold = &release;
+  const Submitter alice{"alice", /*max_active_jobs=*/1};
+  auto first = jobs_->Start(Spec(), alice);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = jobs_->Start(Spec(), alice);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted) << second.status();
+  EXPECT_TRUE(jobs_->Start(Spec(), Submitter{"bob", 1}).ok());  // bob's own quota
+  release.Notify();
+  WaitForEnd(first->id);
+  EXPECT_TRUE(jobs_->Start(Spec(), alice).ok());  // alice's first job ended
+}
+
+TEST_F(JobManagerTest, CheckpointBytesQuotaCountsTheSubmittersJobFiles) {
+  StartManager();
+  const Submitter alice{"alice", 0, /*max_checkpoint_bytes=*/1 << 20};
+  auto job = jobs_->Start(Spec(), alice);
+  ASSERT_TRUE(job.ok()) << job.status();
+  WaitForEnd(job->id);
+  std::ofstream(dir_.Sub("state/jobs/" + job->id + "/big.ckpt")) << std::string(2 << 20, 'x');
+  auto refused = jobs_->Start(Spec(), alice);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_NE(std::string(refused.status().message()).find("catdogctl delete"), std::string::npos);
+  EXPECT_TRUE(jobs_->Start(Spec(), Submitter{"bob", 0, 1 << 20}).ok());
+}
+
+TEST_F(JobManagerTest, DeleteRemovesAFinishedJobsFilesAndRecordAndNeverReusesItsId) {
+  StartManager();
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok()) << job.status();
+  WaitForEnd(job->id);
+  ASSERT_TRUE(std::filesystem::exists(dir_.Sub("state/jobs/job-1/best.ckpt")));
+  std::filesystem::create_directories(dir_.Sub("state/tensorboard/job-1"));
+  ASSERT_TRUE(jobs_->Delete("job-1").ok());
+  EXPECT_EQ(jobs_->Get("job-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("state/jobs/job-1/best.ckpt")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("state/tensorboard/job-1")));
+  EXPECT_TRUE(store_->LoadCheckpoints("job-1")->empty());
+  EXPECT_TRUE(store_->LoadEpochs("job-1")->empty());
+  EXPECT_EQ(jobs_->Delete("job-1").code(), absl::StatusCode::kNotFound);
+  jobs_.reset();
+  StartManager();  // the store no longer knows job-1; its folder keeps the id taken
+  auto next = jobs_->Start(Spec());
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->id, "job-2");
+}
+
+TEST_F(JobManagerTest, DeleteRefusesARunningOrServedJob) {
+  StartManager();
+  absl::Notification release, started;
+  script_.hold = &release;
+  script_.started = &started;
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok()) << job.status();
+  started.WaitForNotification();
+  EXPECT_EQ(jobs_->Delete(job->id).code(), absl::StatusCode::kFailedPrecondition);
+  release.Notify();
+  WaitForEnd(job->id);
+  {
+    absl::MutexLock lock(&mu_);
+    serving_job_ = job->id;
+  }
+  const absl::Status served = jobs_->Delete(job->id);
+  EXPECT_EQ(served.code(), absl::StatusCode::kFailedPrecondition) << served;
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("state/jobs/" + job->id + "/best.ckpt")));
+}
+
+TEST_F(JobManagerTest, RetentionKeepsTheNewestFinishedJobsCheckpointsAndAServedOnes) {
+  StartManager(/*max_job_memory_bytes=*/0, /*keep_checkpoints=*/1);
+  {
+    absl::MutexLock lock(&mu_);
+    serving_job_ = "job-1";
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto job = jobs_->Start(Spec());
+    ASSERT_TRUE(job.ok()) << job.status();
+    WaitForEnd(job->id);
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("state/jobs/job-1/best.ckpt")));  // served
+  EXPECT_FALSE(std::filesystem::exists(dir_.Sub("state/jobs/job-2/best.ckpt")));
+  EXPECT_TRUE(store_->LoadCheckpoints("job-2")->empty());
+  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("state/jobs/job-3/best.ckpt")));  // the newest
+  EXPECT_EQ(jobs_->Get("job-2")->state, common::JobState::kSucceeded);  // the record stays
 }
 
 }  // namespace
