@@ -2,8 +2,9 @@
 //
 // Exit codes: 0 success; 1 the server refused or failed the request, a
 // watched job did not succeed, or an image failed to classify; 2 bad usage;
-// 3 the server could not be reached; 4 no valid token, or the token may not
-// do this (UNAUTHENTICATED, PERMISSION_DENIED).
+// 3 the server could not be reached; 4 refused: no valid token, or not
+// allowed (a scope the token lacks, another's job, a path outside the data
+// root: UNAUTHENTICATED, PERMISSION_DENIED).
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -61,7 +61,7 @@ set +e
 "$ctl" status job-999 2>"$work/err"; rc=$?
 [[ $rc == 1 ]] && grep -q "NOT_FOUND" "$work/err" || fail "unknown job: rc=$rc $(cat "$work/err")"
 "$ctl" start-training ../../etc 2>"$work/err"; rc=$?
-[[ $rc == 1 ]] && grep -q "PERMISSION_DENIED\|NOT_FOUND" "$work/err" || fail "outside data root: rc=$rc"
+[[ $rc == 4 ]] && grep -q "PERMISSION_DENIED" "$work/err" || fail "outside data root: rc=$rc"
 "$ctl" --server 127.0.0.1:1 --timeout 2 jobs 2>"$work/err"; rc=$?
 [[ $rc == 3 ]] || fail "unreachable server should exit 3, got $rc"
 "$ctl" start-training 2>/dev/null; rc=$?
