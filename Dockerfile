@@ -29,6 +29,9 @@ ENV PATH=/opt/catdog/bin:$PATH \
     CATDOG_LISTEN=0.0.0.0:50051 \
     CATDOG_DATA_ROOT=/data \
     CATDOG_STATE_DIR=/var/lib/catdog
+# Listening on 0.0.0.0, catdogd starts only with TLS and tokens
+# (CATDOG_TLS_CERT, CATDOG_TLS_KEY, CATDOG_TOKENS_FILE) or CATDOG_INSECURE=1;
+# README "Security". The HEALTHCHECK's catdogctl then needs CATDOG_TLS_CA.
 USER catdog
 VOLUME ["/var/lib/catdog"]
 EXPOSE 50051
@@ -72,6 +75,7 @@ ENV PATH=/opt/catdog/bin:$PATH \
     CATDOG_DATA_ROOT=/data \
     CATDOG_STATE_DIR=/var/lib/catdog \
     CATDOG_DEVICE=cuda
+# As above: TLS and tokens, or CATDOG_INSECURE=1 (README "Security").
 USER catdog
 VOLUME ["/var/lib/catdog"]
 EXPOSE 50051

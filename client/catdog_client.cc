@@ -33,7 +33,10 @@ absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<CatdogClient>> CatdogClient::Connect(const ConnectOptions& options) {
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-  if (options.tls || !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty()) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  if (options.tls || !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty() ||
+      !options.tls_server_name.empty()) {
     if (options.tls_cert.empty() != options.tls_key.empty()) {
       return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
     }
@@ -42,9 +45,8 @@ absl::StatusOr<std::unique_ptr<CatdogClient>> CatdogClient::Connect(const Connec
     CATDOG_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPem("--tls-cert", options.tls_cert));
     CATDOG_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPem("--tls-key", options.tls_key));
     credentials = grpc::SslCredentials(ssl);
+    if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   return std::make_unique<CatdogClient>(grpc::CreateCustomChannel(options.target, credentials, args),
                                         options.timeout, options.token);
 }

@@ -30,6 +30,7 @@ struct ConnectOptions {
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
+  std::string tls_server_name;  // checked against the certificate instead of the target's host
   std::string token;  // sent as "authorization: Bearer <token>" on every call
 };
 

@@ -262,10 +262,15 @@ int Main(int argc, char** argv) {
       ->envname("CATDOG_TLS")->group(security);
   app.add_option("--tls-ca", g.connect.tls_ca, "CA certificate (PEM) the server's certificate must chain to")
       ->envname("CATDOG_TLS_CA")->group(security);
+  // Not CATDOG_TLS_CERT / _KEY: those are catdogd's own certificate, and
+  // both programs share the environment in a container.
   app.add_option("--tls-cert", g.connect.tls_cert, "client certificate (PEM) for mutual TLS")
-      ->envname("CATDOG_TLS_CERT")->group(security);
+      ->envname("CATDOG_CLIENT_TLS_CERT")->group(security);
   app.add_option("--tls-key", g.connect.tls_key, "the client certificate's private key (PEM)")
-      ->envname("CATDOG_TLS_KEY")->group(security);
+      ->envname("CATDOG_CLIENT_TLS_KEY")->group(security);
+  app.add_option("--tls-server-name", g.connect.tls_server_name,
+                 "name to check the server's certificate against (default: the --server host)")
+      ->envname("CATDOG_TLS_SERVER_NAME")->group(security);
   app.add_option("--token", g.connect.token, "bearer token (prefer CATDOG_TOKEN or --token-file: "
                                              "arguments show in ps)")
       ->envname("CATDOG_TOKEN")->group(security);

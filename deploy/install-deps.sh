@@ -12,6 +12,8 @@ BUILD_PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libopencv-dev libabsl-dev libspdlog-dev libgtest-dev libgmock-dev
   libsqlite3-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
+  # tokens (SHA-256, random bytes); the openssl CLI makes the keys tests/security uses
+  libssl-dev openssl
   python3-yaml
   # tests/fuzz: libFuzzer and AddressSanitizer
   clang libclang-rt-14-dev

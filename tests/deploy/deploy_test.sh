@@ -37,20 +37,34 @@ data = [v for v in vols if isinstance(v, dict) and v.get("target") == "/data"][0
 assert data["read_only"] is True, data
 assert svc["restart"] in ("unless-stopped", "always"), svc["restart"]
 assert svc["healthcheck"]["test"][1:2] == ["catdogctl"] and svc["healthcheck"]["test"][-1] == "health"
+env = svc["environment"]
+for key in ("CATDOG_TLS_CERT", "CATDOG_TLS_KEY", "CATDOG_TOKENS_FILE", "CATDOG_TLS_CA"):
+    secret = env[key].removeprefix("/run/secrets/")
+    assert secret in svc["secrets"] and secret in compose["secrets"], key
+assert "CATDOG_INSECURE" not in env
 
 docs = {}
 for f in sorted((src / "deploy/k8s").glob("*.yaml")):
     for d in yaml.safe_load_all(f.read_text()):
         docs[d["kind"]] = d
-assert set(docs) >= {"Deployment", "Service", "PersistentVolumeClaim", "ConfigMap"}, set(docs)
+assert set(docs) >= {"Deployment", "Service", "PersistentVolumeClaim", "ConfigMap", "Secret"}, set(docs)
 pod = docs["Deployment"]["spec"]["template"]["spec"]
 c = pod["containers"][0]
 assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
 assert docs["Deployment"]["spec"]["replicas"] == 1
-for probe in ("readinessProbe", "livenessProbe"):
-    assert c[probe]["grpc"]["port"] == 50051, probe
-assert c["readinessProbe"]["grpc"]["service"] == "catdog.v1.InferenceService"
-assert "service" not in c["livenessProbe"]["grpc"]
+# Exec probes through catdogctl, which speaks TLS (the kubelet's gRPC probes do not).
+for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    cmd = c[probe]["exec"]["command"]
+    assert cmd[:3] == ["catdogctl", "--server", "127.0.0.1:50051"] and "health" in cmd, probe
+assert c["readinessProbe"]["exec"]["command"][-2:] == ["--service", "catdog.v1.InferenceService"]
+assert "--service" not in c["livenessProbe"]["exec"]["command"]
+config = docs["ConfigMap"]["data"]
+mount = [m for m in c["volumeMounts"] if m["name"] == "secrets"][0]
+assert mount["readOnly"] and [v for v in pod["volumes"] if v["name"] == "secrets"][0]["secret"]["secretName"] \
+    == docs["Secret"]["metadata"]["name"]
+for key, item in (("CATDOG_TLS_CERT", "tls.crt"), ("CATDOG_TLS_KEY", "tls.key"), ("CATDOG_TOKENS_FILE", "tokens"),
+                  ("CATDOG_TLS_CA", "ca.crt")):
+    assert config[key] == mount["mountPath"] + "/" + item and item in docs["Secret"]["stringData"], key
 assert c["lifecycle"]["preStop"]["exec"]["command"]
 grace = float(docs["ConfigMap"]["data"]["CATDOG_SHUTDOWN_GRACE_S"])
 pre_stop = float(c["lifecycle"]["preStop"]["exec"]["command"][-1])
@@ -78,14 +92,14 @@ grep -q '^ENTRYPOINT \["catdogd"\]' "$dockerfile" || fail "entrypoint"
 for ignored in .git 'build\*/' .gpu/; do grep -qx "$ignored" "$src/.dockerignore" || fail ".dockerignore lacks $ignored"; done
 pass "Dockerfile uses deploy/install-deps.sh, deploy/build.sh, deploy/collect-runtime.sh like CI"
 
-# ---- Every CATDOG_* variable set anywhere is a catdogd flag ----
-help="$("$build/server/catdogd" --help)"
+# ---- Every CATDOG_* variable set anywhere is a catdogd or catdogctl flag ----
+help="$("$build/server/catdogd" --help; "$build/client/catdogctl" --help)"
 vars="$(grep -ohE 'CATDOG_[A-Z_]+' "$dockerfile" "$src/deploy/docker-compose.yml" "$src/deploy/k8s/"*.yaml \
-  "$src/deploy/catdogd.service" | sort -u | grep -v '^CATDOG_DATA$')"
+  "$src/deploy/catdogd.service" | sort -u | grep -vE '^CATDOG_(DATA|SECRETS)$')"
 for v in $vars; do
-  grep -q "Env:$v)" <<<"$help" || fail "$v is set by a deployment file but catdogd has no such flag"
+  grep -q "Env:$v)" <<<"$help" || fail "$v is set by a deployment file but neither program has such a flag"
 done
-pass "$(wc -w <<<"$vars") CATDOG_* variables all exist in catdogd --help"
+pass "$(wc -w <<<"$vars") CATDOG_* variables all exist in catdogd or catdogctl --help"
 
 # ---- The runtime folder the image ships ----
 "$src/deploy/collect-runtime.sh" "$build" "$work/opt" >/dev/null

@@ -55,7 +55,7 @@ catdogd_start "$work" "$work/server.log" "$catdogd" --listen 127.0.0.1:0 --data-
   --tls-reload-interval-s 1 || fail "server did not start"
 server_pid=$CATDOG_PID
 grep -q "mutual TLS, tokens required" server.log || fail "the log does not say how the server is protected"
-export CATDOG_TLS_CERT=client.pem CATDOG_TLS_KEY=client.key
+export CATDOG_CLIENT_TLS_CERT=client.pem CATDOG_CLIENT_TLS_KEY=client.key
 
 # rc EXPECTED COMMAND...: runs a catdogctl command, checks its exit code.
 rc() {
@@ -69,10 +69,12 @@ rc() {
 rc 0 "$ctl" --tls-ca ca1.pem --token-file root.token jobs
 rc 3 "$ctl" --token-file root.token jobs                                      # plaintext to a TLS port
 rc 3 "$ctl" --tls-ca ca2.pem --token-file root.token jobs                     # a server it does not trust
-rc 3 env -u CATDOG_TLS_CERT -u CATDOG_TLS_KEY "$ctl" --tls-ca ca1.pem --token-file root.token jobs  # no client cert
+rc 3 env -u CATDOG_CLIENT_TLS_CERT -u CATDOG_CLIENT_TLS_KEY "$ctl" --tls-ca ca1.pem --token-file root.token jobs  # no client cert
 rc 3 "$ctl" --tls-ca ca1.pem --tls-cert stranger.pem --tls-key stranger.key --token-file root.token jobs
-# Health needs TLS but no token: probes work.
+# Health needs TLS but no token: probes work, also under another name.
 rc 0 "$ctl" --tls-ca ca1.pem health
+rc 0 "$ctl" --tls-ca ca1.pem --tls-server-name localhost health
+rc 3 "$ctl" --tls-ca ca1.pem --tls-server-name elsewhere.example health
 
 # --- tokens ------------------------------------------------------------------
 rc 4 "$ctl" --tls-ca ca1.pem jobs
