@@ -16,7 +16,8 @@ PathRedactor::PathRedactor(const std::string& data_root, const std::string& stat
     if (const fs::path canonical = fs::canonical(dir, ec); !ec) forms.push_back(canonical.string());
     for (std::string form : forms) {
       while (form.size() > 1 && form.back() == '/') form.pop_back();
-      if (form.empty() || form == "/" || form == ".") continue;
+      // Relative forms mean nothing to a client and would match plain words.
+      if (form.size() < 2 || form[0] != '/') continue;
       prefixes_.emplace_back(form, name);
       if (dir == state_dir) state_dirs_.push_back(form);
     }
@@ -56,8 +57,12 @@ absl::Status PathRedactor::Status(const absl::Status& status) const {
 }
 
 std::string PathRedactor::Path(const std::string& path) const {
+  std::error_code ec;
+  const std::string full = fs::weakly_canonical(path, ec).string();  // catdogd may run with relative folders
   for (const std::string& dir : state_dirs_) {
-    if (common::IsWithin(dir, path) && path.size() > dir.size()) return path.substr(dir.size() + 1);
+    for (const std::string& p : {path, full}) {
+      if (common::IsWithin(dir, p) && p.size() > dir.size()) return p.substr(dir.size() + 1);
+    }
   }
   return fs::path(path).filename().string();
 }

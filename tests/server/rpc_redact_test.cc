@@ -18,5 +18,11 @@ TEST(PathRedactorTest, CutsTheServerFoldersFromTextAndPaths) {
   EXPECT_EQ(r.Status(absl::NotFoundError("/srv/data/x")).message(), "x");
 }
 
+TEST(PathRedactorTest, RelativeFoldersAreRedactedInTheirCanonicalFormOnly) {
+  const PathRedactor r("data", "state");  // as given on a command line, relative
+  EXPECT_EQ(r.Text("'dog' is a link that leads outside the data root"),
+            "'dog' is a link that leads outside the data root");
+}
+
 }  // namespace
 }  // namespace catdog::server
