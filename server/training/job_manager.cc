@@ -270,7 +270,8 @@ JobManager::Job* JobManager::FindLocked(const std::string& id) const {
 }
 
 absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec, const Submitter& by) {
-  CATDOG_RETURN_IF_ERROR(CheckQuota(by));
+  CATDOG_RETURN_IF_ERROR(ReserveQuota(by));
+  absl::Cleanup release = [&] { ReleaseQuota(by); };
   std::string id;
   {
     absl::MutexLock lock(&mu_);
@@ -320,27 +321,31 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec, const Su
   return snapshot;
 }
 
-absl::Status JobManager::CheckQuota(const Submitter& by) const {
-  if (by.max_active_jobs <= 0 && by.max_checkpoint_bytes <= 0) return absl::OkStatus();
-  int active = 0;
+absl::Status JobManager::ReserveQuota(const Submitter& by) {
   std::vector<std::string> own;
   {
     absl::MutexLock lock(&mu_);
+    // Jobs being started or resumed count too: two calls at once cannot
+    // both take the last slot.
+    int active = starting_[by.name];
     for (const std::string& id : order_) {
       const Job* job = FindLocked(id);
       if (job->info.owner != by.name) continue;
       own.push_back(id);
       if (!common::IsTerminal(job->info.state)) ++active;
     }
-  }
-  if (by.max_active_jobs > 0 && active >= by.max_active_jobs) {
-    return absl::ResourceExhaustedError(absl::StrCat("'", by.name, "' has ", active, " queued or running jobs, its ",
-                                                     "limit (max_active_jobs); wait for one to end or cancel one"));
+    if (by.max_active_jobs > 0 && active >= by.max_active_jobs) {
+      return absl::ResourceExhaustedError(absl::StrCat("'", by.name, "' has ", active,
+                                                       " queued or running jobs, its limit (max_active_jobs); wait "
+                                                       "for one to end or cancel one"));
+    }
+    ++starting_[by.name];
   }
   if (by.max_checkpoint_bytes > 0) {
     int64_t used = 0;
     for (const std::string& id : own) used += DiskBytes(absl::StrCat(options_.state_dir, "/jobs/", id));
     if (used >= by.max_checkpoint_bytes) {
+      ReleaseQuota(by);
       return absl::ResourceExhaustedError(absl::StrFormat(
           "the checkpoints of '%s' take %.0f MB of its %.0f MB (max_checkpoint_mb); remove old jobs with "
           "catdogctl delete",
@@ -348,6 +353,11 @@ absl::Status JobManager::CheckQuota(const Submitter& by) const {
     }
   }
   return absl::OkStatus();
+}
+
+void JobManager::ReleaseQuota(const Submitter& by) {
+  absl::MutexLock lock(&mu_);
+  if (--starting_[by.name] == 0) starting_.erase(by.name);
 }
 
 absl::StatusOr<common::TrainConfig> JobManager::RunConfig(common::TrainConfig c) const {
@@ -377,7 +387,8 @@ absl::StatusOr<std::unique_ptr<common::TrainingRun>> JobManager::MakeRun(const c
 }
 
 absl::StatusOr<common::JobInfo> JobManager::Resume(const std::string& id, const Submitter& by) {
-  CATDOG_RETURN_IF_ERROR(CheckQuota(by));
+  CATDOG_RETURN_IF_ERROR(ReserveQuota(by));
+  absl::Cleanup release = [&] { ReleaseQuota(by); };
   common::JobInfo snapshot;
   {
     absl::MutexLock lock(&mu_);

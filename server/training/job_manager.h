@@ -135,8 +135,11 @@ class JobManager {
   JobManager(const JobManagerOptions& options, JobManagerDeps deps)
       : options_(options), deps_(std::move(deps)), store_(deps_.store), hub_(deps_.hub) {}
   absl::Status Restore() ABSL_LOCKS_EXCLUDED(mu_);
-  // The submitter's active-jobs and checkpoint-bytes quotas.
-  absl::Status CheckQuota(const Submitter& by) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Checks the submitter's active-jobs and checkpoint-bytes quotas and, when
+  // they allow one more job, holds a place for it until ReleaseQuota (the
+  // job is queued by then, and counts itself).
+  absl::Status ReserveQuota(const Submitter& by) ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseQuota(const Submitter& by) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the checkpoint files --keep-checkpoints no longer keeps.
   void ApplyRetention() ABSL_LOCKS_EXCLUDED(mu_);
   // A stored config made runnable: dataset paths resolved and confined to
@@ -169,6 +172,8 @@ class JobManager {
   std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);  // creation order
   std::deque<Job*> queue_ ABSL_GUARDED_BY(mu_);
   int64_t next_number_ ABSL_GUARDED_BY(mu_) = 1;
+  // Start and Resume calls in progress, per submitter (ReserveQuota).
+  absl::flat_hash_map<std::string, int> starting_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   std::vector<std::thread> workers_;  // last: started after everything above

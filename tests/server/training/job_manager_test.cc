@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -93,6 +94,10 @@ class JobManagerTest : public ::testing::Test {
     deps.make_run = [this](const common::TrainConfig& config)
         -> absl::StatusOr<std::unique_ptr<common::TrainingRun>> {
       if (config.epochs > 1000) return absl::InvalidArgumentError("epochs: too many");
+      if (in_make_run_ != nullptr) {  // a start that is still indexing its dataset
+        in_make_run_->Notify();
+        release_make_run_->WaitForNotification();
+      }
       absl::MutexLock lock(&mu_);
       run_configs_.push_back(config);
       return std::make_unique<FakeRun>(config, script_);
@@ -136,6 +141,8 @@ class JobManagerTest : public ::testing::Test {
   absl::Mutex mu_;
   std::vector<common::TrainConfig> run_configs_ ABSL_GUARDED_BY(mu_);  // what make_run was given
   std::string serving_job_ ABSL_GUARDED_BY(mu_);
+  absl::Notification* in_make_run_ = nullptr;  // set before the start it holds
+  absl::Notification* release_make_run_ = nullptr;
   std::unique_ptr<JobManager> jobs_;
 };
 
@@ -381,6 +388,25 @@ TEST_F(JobManagerTest, ActiveJobsQuotaIsPerSubmitter) {
   release.Notify();
   WaitForEnd(first->id);
   EXPECT_TRUE(jobs_->Start(Spec(), alice).ok());  // alice's first job ended
+}
+
+// Two starts at once cannot both take the last slot, however long the
+// first one takes to index its dataset.
+TEST_F(JobManagerTest, ActiveJobsQuotaHoldsForStartsInProgress) {
+  StartManager();
+  absl::Notification in_make_run, release;
+  in_make_run_ = &in_make_run;
+  release_make_run_ = &release;
+  const Submitter alice{"alice", /*max_active_jobs=*/1};
+  absl::StatusOr<common::JobInfo> first;
+  std::thread starting([&] { first = jobs_->Start(Spec(), alice); });
+  in_make_run.WaitForNotification();
+  in_make_run_ = nullptr;
+  EXPECT_EQ(jobs_->Start(Spec(), alice).status().code(), absl::StatusCode::kResourceExhausted);
+  release.Notify();
+  starting.join();
+  ASSERT_TRUE(first.ok()) << first.status();
+  WaitForEnd(first->id);
 }
 
 TEST_F(JobManagerTest, CheckpointBytesQuotaCountsTheSubmittersJobFiles) {
