@@ -1,7 +1,8 @@
 // catdogd's composition root: opens the job store, restores jobs and the
 // serving model, starts the job manager, the batcher and the gRPC server
-// (with grpc.health.v1 and reflection). It owns the components and wires
-// them together; the logic lives in them.
+// (with grpc.health.v1). It owns the components and wires
+// them together; the logic lives in them. Security (TLS, tokens, the
+// non-loopback rule, reflection off by default) is set up here too.
 //
 // Thread-safe. Health (grpc.health.v1): the server ("") is NOT_SERVING
 // until start-up is complete; catdog.v1.InferenceService is SERVING only
