@@ -132,6 +132,10 @@ absl::StatusOr<common::JobInfo> TrainingServiceImpl::OwnJob(const common::Princi
                                                             const std::string& id, const char* action) const {
   CATDOG_ASSIGN_OR_RETURN(common::JobInfo job, jobs_->Get(id));
   if (!principal.MayModify(job.owner)) {
+    if (job.owner.empty()) {
+      return absl::PermissionDeniedError(absl::StrCat("job ", id, " was started without a token; only an admin ",
+                                                      "token may ", action, " it"));
+    }
     return absl::PermissionDeniedError(absl::StrCat("job ", id, " belongs to '", job.owner, "'; only its owner or ",
                                                     "an admin token may ", action, " it"));
   }

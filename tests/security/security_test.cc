@@ -233,6 +233,19 @@ TEST_F(SecurityTest, OnlyTheOwnerOrAnAdminMayCancelResumeOrDeleteAJob) {
   EXPECT_EQ(As("alice")->GetJob(job).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SecurityTest, JobsStartedBeforeTokensWereOnBelongToAdmins) {
+  ServerOptions open = Options();
+  open.tokens_file.clear();
+  StartServer(open);
+  const std::string job = TrainAs("");
+  server_.reset();
+  StartServer(Options());
+  const absl::Status s = As("alice")->DeleteJob(job);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  EXPECT_NE(std::string(s.message()).find("started without a token"), std::string::npos) << s;
+  EXPECT_EQ(As("root")->DeleteJob(job).code(), absl::StatusCode::kFailedPrecondition);  // served, but allowed
+}
+
 TEST_F(SecurityTest, PathEscapesAreRefusedWithoutSayingWhatIsOutside) {
   StartServer(Options());
   auto alice = As("alice");
