@@ -13,10 +13,12 @@
 #include <fstream>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "api/training_conversion.h"
 #include "client/catdog_client.h"
 #include "client/load_generator.h"
@@ -104,6 +106,9 @@ int MakeTokenCommand(const std::string& name, const std::string& scopes, const c
 // redrawn progress line on a terminal; --json: one event per line.
 int Watch(CatdogClient& client, const std::string& job_id, bool json) {
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
+  const absl::StatusOr<v1::Job> before = client.GetJob(job_id);
+  const int epochs = before.ok() ? before->config().epochs() : 0;
+  EpochEta eta;
   bool header = false, progress_shown = false;
   v1::JobState final_state = v1::JOB_STATE_UNSPECIFIED;
   auto clear_progress = [&] {
@@ -119,7 +124,7 @@ int Watch(CatdogClient& client, const std::string& job_id, bool json) {
       header = true;
       Print(EpochRow(e.epoch()));
     } else if (e.has_progress() && tty) {
-      Print("\r\033[K" + ProgressBar(e.progress()));
+      Print("\r\033[K" + ProgressBar(e.progress(), epochs, eta.Update(e.progress(), absl::Now())));
       progress_shown = true;
     } else if (e.has_test_evaluation()) {
       clear_progress();
@@ -220,13 +225,13 @@ int Bench(CatdogClient& client, const std::vector<std::string>& inputs, LoadOpti
   const std::string mean_batch =
       r->server_mean_batch ? absl::StrFormat("%.3f", *r->server_mean_batch) : "null";
   if (json) {
-    Print(absl::StrFormat(
-        "{\"concurrency\":%d,\"images_per_request\":%d,\"requests\":%d,\"images\":%d,"
-        "\"errors\":%d,\"seconds\":%.3f,\"requests_per_second\":%.2f,\"images_per_second\":%.2f,"
-        "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"server_mean_batch\":%s}\n",
-        options.concurrency, options.images_per_request, r->requests, r->images, r->errors,
-        r->seconds, r->requests_per_second, r->images_per_second, r->p50_ms, r->p90_ms, r->p99_ms,
-        mean_batch));
+    const nlohmann::ordered_json out = {
+        {"concurrency", options.concurrency}, {"images_per_request", options.images_per_request},
+        {"requests", r->requests}, {"images", r->images}, {"errors", r->errors}, {"seconds", r->seconds},
+        {"requests_per_second", r->requests_per_second}, {"images_per_second", r->images_per_second},
+        {"p50_ms", r->p50_ms}, {"p90_ms", r->p90_ms}, {"p99_ms", r->p99_ms},
+        {"server_mean_batch", r->server_mean_batch ? nlohmann::ordered_json(*r->server_mean_batch) : nlohmann::ordered_json()}};
+    Print(out.dump() + "\n");
   } else {
     Print(absl::StrFormat(
         "concurrency %d, %d image(s)/request: %d requests (%d errors) in %.2f s\n"
@@ -251,6 +256,9 @@ int Show(const absl::StatusOr<T>& result, bool json, std::string (*render)(const
 int Main(int argc, char** argv) {
   CLI::App app{"catdogctl: train, watch and query a catdog server"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "catdogctl " CATDOG_VERSION);
+  // Global flags also after the verb: `catdogctl models --json`.
+  app.fallthrough();
   Globals g;
   const char* env_server = std::getenv("CATDOG_SERVER");
   g.server = env_server != nullptr && *env_server ? env_server : "localhost:50051";
@@ -373,7 +381,7 @@ int Main(int argc, char** argv) {
   if (*preview) {
     const absl::Status s = WritePreviewGrid(preview_dataset, preview_out, preview_options);
     if (!s.ok()) return Fail(s);
-    if (!g.json) Print(absl::StrFormat("wrote %s\n", preview_out));
+    Print(g.json ? nlohmann::json{{"wrote", preview_out}}.dump() + "\n" : absl::StrFormat("wrote %s\n", preview_out));
     return kExitOk;
   }
 
@@ -393,7 +401,7 @@ int Main(int argc, char** argv) {
     spec.auto_promote = !no_promote;
     absl::StatusOr<v1::Job> job = client->StartTraining(api::JobSpecToProto(spec));
     if (!job.ok()) return Fail(job.status());
-    Print(g.json && !watch_after ? ToJson(*job) + "\n" : job->id() + "\n");
+    Print(g.json ? ToJson(*job) + "\n" : job->id() + "\n");  // --json --watch: the job, then its events
     return watch_after ? Watch(*client, job->id(), g.json) : kExitOk;
   }
   if (*watch) return Watch(*client, job_id, g.json);
@@ -410,9 +418,9 @@ int Main(int argc, char** argv) {
   if (*resume) {
     absl::StatusOr<v1::Job> job = client->ResumeJob(job_id);
     if (!job.ok()) return Fail(job.status());
-    if (g.json && !watch_resumed) {
+    if (g.json) {
       Print(ToJson(*job) + "\n");
-    } else if (!g.json) {
+    } else {
       Print(absl::StrFormat("%s: queued to continue after epoch %d\n", job_id, job->epochs_completed()));
     }
     return watch_resumed ? Watch(*client, job_id, g.json) : kExitOk;
@@ -420,7 +428,7 @@ int Main(int argc, char** argv) {
   if (*del) {
     const absl::Status s = client->DeleteJob(job_id);
     if (!s.ok()) return Fail(s);
-    Print(g.json ? absl::StrFormat("{\"deleted\":\"%s\"}\n", job_id) : absl::StrFormat("%s: deleted\n", job_id));
+    Print(g.json ? nlohmann::json{{"deleted", job_id}}.dump() + "\n" : absl::StrFormat("%s: deleted\n", job_id));
     return kExitOk;
   }
   if (*jobs) {
@@ -448,7 +456,7 @@ int Main(int argc, char** argv) {
     auto s = client->Health(health_service);
     if (!s.ok()) return Fail(s.status());
     const std::string name = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*s);
-    Print(g.json ? absl::StrFormat("{\"status\":\"%s\"}\n", name) : name + "\n");
+    Print(g.json ? nlohmann::json{{"status", name}}.dump() + "\n" : name + "\n");
     return *s == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitFailed;
   }
   return kExitUsage;

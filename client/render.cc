@@ -1,10 +1,16 @@
 #include "client/render.h"
 
-#include <google/protobuf/util/json_util.h>
+#include <cmath>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/reflection.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace catdog::client {
@@ -15,21 +21,59 @@ std::string FormatTime(int64_t unix_ms) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(unix_ms), absl::LocalTimeZone());
 }
 
-std::string Duration(const v1::Job& job) {
-  if (job.started_unix_ms() == 0) return "-";
-  const int64_t end = job.finished_unix_ms() != 0 ? job.finished_unix_ms() : job.started_unix_ms();
-  return absl::StrFormat("%.0fs", (end - job.started_unix_ms()) / 1000.0);
+using google::protobuf::FieldDescriptor;
+
+// One value of a field; protobuf's own JSON printer writes 64-bit integers
+// as strings, which this does not.
+nlohmann::ordered_json FieldValue(const google::protobuf::Message& m, const FieldDescriptor* f, int index) {
+  const google::protobuf::Reflection* r = m.GetReflection();
+  const bool repeated = f->is_repeated();
+  auto finite = [](double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr); };
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32: return repeated ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+    case FieldDescriptor::CPPTYPE_INT64: return repeated ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+    case FieldDescriptor::CPPTYPE_UINT32: return repeated ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+    case FieldDescriptor::CPPTYPE_UINT64: return repeated ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+    case FieldDescriptor::CPPTYPE_DOUBLE: return finite(repeated ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
+    case FieldDescriptor::CPPTYPE_FLOAT: return finite(repeated ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
+    case FieldDescriptor::CPPTYPE_BOOL: return repeated ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f);
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return (repeated ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f))->name();
+    case FieldDescriptor::CPPTYPE_STRING: {
+      const std::string v = repeated ? r->GetRepeatedString(m, f, index) : r->GetString(m, f);
+      return f->type() == FieldDescriptor::TYPE_BYTES ? absl::Base64Escape(v) : v;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return ToJsonValue(repeated ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f));
+  }
+  return nullptr;
 }
 
 }  // namespace
 
-std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  options.preserve_proto_field_names = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+nlohmann::ordered_json ToJsonValue(const google::protobuf::Message& message) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  const google::protobuf::Reflection* r = message.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->is_repeated()) {
+      nlohmann::ordered_json values = nlohmann::ordered_json::array();
+      for (int k = 0; k < r->FieldSize(message, f); ++k) values.push_back(FieldValue(message, f, k));
+      out[f->name()] = std::move(values);
+    } else if (!f->has_presence() || r->HasField(message, f)) {  // unset messages and oneofs are left out
+      out[f->name()] = FieldValue(message, f, 0);
+    }
+  }
   return out;
+}
+
+std::string ToJson(const google::protobuf::Message& message) { return ToJsonValue(message).dump(); }
+
+std::string Duration(const v1::Job& job, absl::Time now) {
+  if (job.started_unix_ms() == 0) return "-";
+  const int64_t end = job.finished_unix_ms() != 0 ? job.finished_unix_ms() : absl::ToUnixMillis(now);
+  return absl::StrFormat("%.0fs", std::max<int64_t>(0, end - job.started_unix_ms()) / 1000.0);
 }
 
 std::string JobStateName(v1::JobState state) {
@@ -43,7 +87,7 @@ std::string JobsTable(const v1::ListJobsResponse& jobs) {
   for (const v1::Job& j : jobs.jobs()) {
     absl::StrAppendFormat(&out, "%-10s %-11s %3d/%-4d %-9.4f %-10s %-20s %-12s %s\n", j.id(),
                           JobStateName(j.state()), j.epochs_completed(), j.config().epochs(),
-                          j.best_valid_accuracy(), Duration(j), FormatTime(j.created_unix_ms()),
+                          j.best_valid_accuracy(), Duration(j, absl::Now()), FormatTime(j.created_unix_ms()),
                           j.owner().empty() ? "-" : j.owner(), j.config().dataset());
   }
   return out;
@@ -129,14 +173,32 @@ std::string EpochRow(const v1::EpochMetrics& m) {
                          m.is_best() ? "*" : "");
 }
 
-std::string ProgressBar(const v1::Progress& p, int width) {
+std::string ProgressBar(const v1::Progress& p, int epochs, std::optional<absl::Duration> epoch_left, int width) {
   const double fraction =
       p.batches_total() > 0 ? static_cast<double>(p.batches_done()) / p.batches_total() : 0.0;
-  const int filled = static_cast<int>(fraction * width + 0.5);
-  return absl::StrFormat("epoch %d [%s%s] %d/%d batches, loss %.4f", p.epoch(),
-                         std::string(static_cast<size_t>(filled), '#'),
-                         std::string(static_cast<size_t>(width - filled), '.'), p.batches_done(),
-                         p.batches_total(), p.running_loss());
+  const int filled = static_cast<int>(std::clamp(fraction, 0.0, 1.0) * width + 0.5);
+  std::string out = absl::StrFormat("epoch %d%s [%s%s] %d/%d batches, loss %.4f", p.epoch(),
+                                    epochs > 0 ? absl::StrCat(" of ", epochs) : "",
+                                    std::string(static_cast<size_t>(filled), '#'),
+                                    std::string(static_cast<size_t>(width - filled), '.'), p.batches_done(),
+                                    p.batches_total(), p.running_loss());
+  if (epoch_left) {
+    const int64_t s = absl::ToInt64Seconds(*epoch_left);
+    absl::StrAppendFormat(&out, ", epoch ends in %d:%02d", s / 60, s % 60);
+  }
+  return out;
+}
+
+std::optional<absl::Duration> EpochEta::Update(const v1::Progress& p, absl::Time now) {
+  if (p.epoch() != epoch_ || p.batches_done() < batches_) {  // a new epoch (or a resumed one)
+    epoch_ = p.epoch();
+    batches_ = p.batches_done();
+    start_ = now;
+    return std::nullopt;
+  }
+  const int64_t done = p.batches_done() - batches_;
+  if (done <= 0) return std::nullopt;
+  return (now - start_) / static_cast<double>(done) * static_cast<double>(p.batches_total() - p.batches_done());
 }
 
 std::string EvalText(const v1::EvalMetrics& m) {

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
 
   CLI::App app{"catdogd: trains image classifiers and serves them over gRPC"};
+  app.set_version_flag("--version", "catdogd " CATDOG_VERSION);
   app.add_option("--listen", o.listen_address, "host:port to listen on (port 0 = any free port)")
       ->envname("CATDOG_LISTEN")->capture_default_str();
   app.add_option("--data-root", o.data_root, "training datasets may only be read from inside this folder")

@@ -273,6 +273,7 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec, const Su
   CATDOG_RETURN_IF_ERROR(ReserveQuota(by));
   absl::Cleanup release = [&] { ReleaseQuota(by); };
   std::string id;
+  int64_t number = 0;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::UnavailableError("server is shutting down");
@@ -283,9 +284,15 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec, const Su
     // A folder left by a job the store no longer knows (a lost or replaced
     // catdog.db) keeps its number: a new job never writes into it.
     do {
-      id = absl::StrCat(kJobPrefix, next_number_++);
+      number = next_number_++;
+      id = absl::StrCat(kJobPrefix, number);
     } while (JobFilesExist(options_, id));
   }
+  // A refused request gives its number back, unless a later one took the next.
+  absl::Cleanup give_back = [&] {
+    absl::MutexLock lock(&mu_);
+    if (next_number_ == number + 1) next_number_ = number;
+  };
   CATDOG_RETURN_IF_ERROR(ResolveSpec(options_, id, spec));
   // Indexes the dataset (a directory walk): done here, unlocked, so a bad
   // dataset fails the request rather than the job.
@@ -305,6 +312,7 @@ absl::StatusOr<common::JobInfo> JobManager::Start(common::JobSpec spec, const Su
   job->run = std::move(run);
   const common::JobInfo snapshot = info;
   CATDOG_RETURN_IF_ERROR(store_->SaveJob(snapshot));
+  std::move(give_back).Cancel();
   hub_->Open(id);
   hub_->Publish(id, common::StateChange{common::JobState::kQueued, ""});
   {

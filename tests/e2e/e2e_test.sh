@@ -53,8 +53,19 @@ right="$(echo "$cls" | awk -F'\t' '{ n = split($1, p, "/"); if (p[n-1] == $2) c+
 (( right >= 12 )) || fail "only $right of 16 right"
 
 "$ctl" stats | grep -q "images classified: 16" || fail "stats"
-"$ctl" preview "$work/data/synth" --out "$work/grid.png" >/dev/null || fail "preview"
+"$ctl" --json preview "$work/data/synth" --out "$work/grid.png" | grep -qx "{\"wrote\":\"$work/grid.png\"}" \
+  || fail "preview --json"
 [[ -s "$work/grid.png" ]] || fail "no grid written"
+
+# JSON Lines, numbers as numbers, global flags after the verb too.
+"$ctl" models --json | grep -q '"epoch":[0-9]' || fail "models --json (flag after the verb)"
+lines="$("$ctl" --json start-training synth --image-size 32 --width 0.125 --batch-size 8 --epochs 1 --no-promote \
+  --watch)" || fail "--json start-training --watch"
+first="${lines%%$'\n'*}"
+grep -qE '^\{"id":"job-[0-9]+","state":"QUEUED"' <<<"$first" || fail "--json start-training --watch: $first"
+"$ctl" --version | grep -qE '^catdogctl [0-9]+\.[0-9]+\.[0-9]+$' || fail "catdogctl --version"
+"$catdogd" --version | grep -qE '^catdogd [0-9]+\.[0-9]+\.[0-9]+$' || fail "catdogd --version"
+(cd "$work" && "$make_dataset" --help | grep -q usage && [[ ! -e "$work/--help" ]]) || fail "catdog-make-dataset --help"
 
 # Errors: one clear line on stderr, non-zero exit.
 set +e

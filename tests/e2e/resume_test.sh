@@ -27,7 +27,7 @@ start_server() {
 }
 # Epoch rows of a job's history, without the timings.
 epochs() {
-  "$ctl" --json watch "$1" | sed -nE 's/.*"epoch":\{("epoch":"[0-9]+","train_loss":[^,]*,"valid_loss":[^,]*,"valid_accuracy":[^,]*,"learning_rate":[^,]*,"early_stop_trigger":"[0-9]+").*/\1/p'
+  "$ctl" --json watch "$1" | sed -nE 's/.*"epoch":\{("epoch":[0-9]+,"train_loss":[^,]*,"valid_loss":[^,]*,"valid_accuracy":[^,]*,"learning_rate":[^,]*,"early_stop_trigger":[0-9]+).*/\1/p'
 }
 # Follows a job's live events until one matches $2, then returns (the watch
 # ends with the pipe).
@@ -50,7 +50,7 @@ for mode in epoch mid-epoch; do
     job="$("$ctl" start-training synth "${flags[@]}" --checkpoint-interval-min 0.000001)"
   fi
   # Killed inside epoch 3: after epoch 2's row, while batch 5 of 8 trains.
-  wait_for_event "$job" '"progress":\{"epoch":"3","batches_done":"5"'
+  wait_for_event "$job" '"progress":\{"epoch":3,"batches_done":5,'
   kill -KILL "$server_pid"
   wait "$server_pid" 2>/dev/null || true
   start_server

@@ -8,8 +8,13 @@
 #include "tests/support/test_data.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 5) {
-    std::fprintf(stderr, "usage: %s OUT_DIR [PER_CLASS=40] [SIZE=48] [SEED=1]\n", argv[0]);
+  const std::string usage = std::string("usage: ") + argv[0] + " OUT_DIR [PER_CLASS=40] [SIZE=48] [SEED=1]\n";
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::fputs(usage.c_str(), stdout);
+    return 0;
+  }
+  if (argc < 2 || argc > 5 || argv[1][0] == '-') {
+    std::fputs(usage.c_str(), stderr);
     return 2;
   }
   const int per_class = argc > 2 ? std::atoi(argv[2]) : 40;

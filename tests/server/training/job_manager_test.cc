@@ -364,6 +364,20 @@ TEST_F(JobManagerTest, RestartInterruptsRunningJobsRequeuesQueuedOnesAndContinue
   WaitForEnd(next->id);
 }
 
+TEST_F(JobManagerTest, RefusedStartsDoNotUseUpJobNumbers) {
+  StartManager();
+  common::JobSpec missing = Spec();
+  missing.config.dataset_root = "missing";
+  EXPECT_FALSE(jobs_->Start(missing).ok());
+  common::JobSpec bad = Spec();
+  bad.config.epochs = 5000;
+  EXPECT_FALSE(jobs_->Start(bad).ok());
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->id, "job-1");
+  WaitForEnd(job->id);
+}
+
 TEST_F(JobManagerTest, RecordsTheOwnerAndKeepsItAcrossARestart) {
   StartManager();
   auto job = jobs_->Start(Spec(), Submitter{"alice"});
