@@ -14,6 +14,8 @@ BUILD_PKGS=(
   libsqlite3-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   # tokens (SHA-256, random bytes); the openssl CLI makes the keys tests/security uses
   libssl-dev openssl
+  # /metrics for Prometheus
+  prometheus-cpp-dev
   python3-yaml
   # tests/fuzz: libFuzzer and AddressSanitizer
   clang libclang-rt-14-dev

@@ -104,6 +104,10 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_INSECURE")->group(security);
   app.add_flag("--reflection", o.reflection, "gRPC server reflection (lets grpcurl list the API)")
       ->envname("CATDOG_REFLECTION")->group(security);
+  app.add_option("--metrics-listen", o.metrics_listen,
+                 "host:port for Prometheus metrics over HTTP (GET /metrics; no authentication: keep it on "
+                 "loopback or a scrape-only network); empty = off")
+      ->envname("CATDOG_METRICS_LISTEN");
   app.add_option("--log-level", log_level, "trace | debug | info | warn | error")
       ->envname("CATDOG_LOG_LEVEL")->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));

@@ -30,6 +30,7 @@
 #include "catdog/v1/catdog.grpc.pb.h"
 #include "common/ml/trainer.h"
 #include "server/memory_trimmer.h"
+#include "server/metrics.h"
 #include "server/rpc/authorize.h"
 #include "server/rpc/inference_service.h"
 #include "server/rpc/model_service.h"
@@ -165,6 +166,7 @@ absl::Status Server::Start() {
   }
   CATDOG_ASSIGN_OR_RETURN(const std::shared_ptr<grpc::ServerCredentials> credentials, MakeCredentials(options_));
   policy_ = std::make_unique<CallPolicy>(CallPolicy{tokens_.get(), PathRedactor(options_.data_root, options_.state_dir)});
+  if (!options_.metrics_listen.empty()) metrics_ = std::make_unique<Metrics>();
   // Two servers on one SQLite file and checkpoint folder would corrupt each
   // other's view of the jobs.
   const std::string lock_path = options_.state_dir + "/catdogd.lock";
@@ -188,6 +190,9 @@ absl::Status Server::Start() {
   if (options_.serving_threads > 0) {
     serving.batcher.on_thread_start = [n = options_.serving_threads] { common::ConfigureThreads(n); };
   }
+  if (metrics_ != nullptr) {
+    serving.batcher.on_batch = [m = metrics_.get()](const BatchTiming& t) { m->ObserveBatch(t); };
+  }
   serving.max_images_per_request = options_.max_images_per_request;
   serving.max_image_pixels = options_.max_image_pixels;
   serving.max_pending_requests = options_.max_pending_requests;
@@ -198,7 +203,10 @@ absl::Status Server::Start() {
   serving.record = [store = store_.get()](const api::ModelId& id, const std::string& path) {
     return store->RecordPromotion({id.ToString(), path});
   };
-  serving.on_serving = [this](const ServingModel&) { UpdateInferenceHealth(); };
+  serving.on_serving = [this](const ServingModel& model) {
+    if (metrics_ != nullptr) metrics_->ModelLoaded(policy_->redact.ModelId(model.id.ToString()));
+    UpdateInferenceHealth();
+  };
   CATDOG_ASSIGN_OR_RETURN(engine_, ServingEngine::Create(std::move(serving)));
 
   JobManagerOptions job_options;
@@ -226,8 +234,14 @@ absl::Status Server::Start() {
   CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, std::move(job_deps)));
 
   training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get(), policy_.get());
-  inference_service_ =
-      std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout, policy_.get());
+  InferenceServiceImpl::OnFinish on_classify;
+  if (metrics_ != nullptr) {
+    on_classify = [m = metrics_.get()](const grpc::Status& status, absl::Duration took) {
+      m->ObserveRequest(absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), took);
+    };
+  }
+  inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout,
+                                                              policy_.get(), std::move(on_classify));
   model_service_ = std::make_unique<ModelServiceImpl>(jobs_.get(), engine_.get(), policy_.get());
   stats_service_ = std::make_unique<StatsServiceImpl>(engine_.get(), jobs_.get(), started, policy_.get());
 
@@ -267,6 +281,18 @@ absl::Status Server::Start() {
   CATDOG_RETURN_IF_ERROR(LoadServingModel());
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   UpdateInferenceHealth();
+  if (metrics_ != nullptr) {
+    CATDOG_RETURN_IF_ERROR(metrics_->Serve(options_.metrics_listen, [this] {
+      MetricsSnapshot s;
+      s.serving = engine_->Stats();
+      s.serving.serving_model_id = policy_->redact.ModelId(s.serving.serving_model_id);
+      s.jobs = jobs_->CountByState();
+      s.running = jobs_->List({common::JobState::kRunning});
+      return s;
+    }));
+    spdlog::info("metrics on http://{}:{}/metrics", options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')),
+                 metrics_->port());
+  }
   // Quiet: nothing trains (a job keeps its freed memory for its next step on
   // purpose) and no Classify call arrived during the last interval.
   trimmer_ = std::make_unique<MemoryTrimmer>(
@@ -316,6 +342,8 @@ void Server::UpdateInferenceHealth() {
   grpc_server_->GetHealthCheckService()->SetServingStatus(v1::InferenceService::service_full_name(),
                                                          engine_->Current() != nullptr);
 }
+
+int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
 
 std::string Server::address() const {
   const std::string& a = options_.listen_address;

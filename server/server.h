@@ -36,6 +36,7 @@ class InferenceServiceImpl;
 class JobManager;
 class JobStore;
 class MemoryTrimmer;
+class Metrics;
 struct CallPolicy;
 class ModelServiceImpl;
 class ServingEngine;
@@ -89,6 +90,9 @@ struct ServerOptions {
   // A non-loopback --listen needs TLS and tokens unless this is set.
   bool insecure = false;
   bool reflection = false;  // gRPC server reflection (lists the API)
+  // Prometheus metrics (server/metrics.h) over HTTP on this host:port; port
+  // 0 picks a free one; empty = off.
+  std::string metrics_listen;
 };
 
 // True for addresses only this machine reaches: 127.0.0.0/8, ::1,
@@ -113,6 +117,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   int port() const { return port_; }
+  int metrics_port() const;  // 0 when metrics are off
   std::string address() const;  // host:port actually bound
 
   // Reads the tokens file again (SIGHUP); on an error the old tokens stay.
@@ -140,6 +145,7 @@ class Server {
   // services go before what they point to.
   std::unique_ptr<common::TokenRegistry> tokens_;
   std::unique_ptr<CallPolicy> policy_;  // read by every service
+  std::unique_ptr<Metrics> metrics_;    // fed by the batcher and Classify; null when off
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<EventHub> hub_;
   std::unique_ptr<ServingEngine> engine_;

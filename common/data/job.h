@@ -54,6 +54,9 @@ struct JobInfo {
   std::string promotion;
   // The name of the token that started the job; empty when tokens are off.
   std::string owner;
+  // The newest epoch's metrics while the job runs (not stored: the history
+  // is in the job store).
+  std::optional<EpochMetrics> last_epoch;
 };
 
 struct StateChange {

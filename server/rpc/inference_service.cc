@@ -21,8 +21,10 @@ namespace {
 class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
  public:
   ClassifyReactor(ServingEngine* engine, grpc::CallbackServerContext* context, absl::Duration upload_timeout,
-                  const PathRedactor* redact, common::TokenRegistry::ClassifySlot slot)
-      : engine_(engine), context_(context), redact_(redact), slot_(std::move(slot)), race_(std::make_shared<Race>()) {
+                  const PathRedactor* redact, common::TokenRegistry::ClassifySlot slot,
+                  const InferenceServiceImpl::OnFinish* on_finish)
+      : engine_(engine), context_(context), redact_(redact), slot_(std::move(slot)), on_finish_(on_finish),
+        race_(std::make_shared<Race>()) {
     StartRead(&request_bytes_);
     if (upload_timeout > absl::ZeroDuration()) {
       // The alarm's callback may run after this reactor is gone (a
@@ -31,7 +33,7 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
       alarm_.Set(absl::ToChronoTime(absl::Now() + upload_timeout),
                  [race = race_, reactor = this, upload_timeout](bool fired) {
                    if (!fired || !race->Claim()) return;
-                   reactor->Finish(grpc::Status(
+                   reactor->End(grpc::Status(
                        grpc::StatusCode::DEADLINE_EXCEEDED,
                        absl::StrFormat("the request did not arrive within %s (the server's --upload-timeout-s)",
                                        absl::FormatDuration(upload_timeout))));
@@ -43,7 +45,7 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
     if (!race_->Claim()) return;  // timed out: the alarm finished the call
     alarm_.Cancel();
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no request message"));
       return;
     }
     // Parsed here rather than by gRPC, so bad bytes get a real answer.
@@ -51,8 +53,8 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
     if (const grpc::Status parsed = grpc::SerializationTraits<v1::ClassifyRequest>::Deserialize(
             &request_bytes_, request.get());
         !parsed.ok()) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the request bytes are not a catdog.v1.ClassifyRequest (" + parsed.error_message() + ")"));
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "the request bytes are not a catdog.v1.ClassifyRequest (" + parsed.error_message() + ")"));
       return;
     }
     // The request (and so these views) lives until the completion below.
@@ -65,7 +67,7 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
     engine_->Classify(std::move(images), std::move(call),
                       [this, request](absl::StatusOr<common::ClassifyResult> result) {
                         if (!result.ok()) {
-                          Finish(api::ToGrpcStatus(redact_->Status(result.status())));
+                          End(api::ToGrpcStatus(redact_->Status(result.status())));
                           return;
                         }
                         result->model_id = redact_->ModelId(result->model_id);
@@ -73,9 +75,10 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
                         const grpc::Status serialized = grpc::SerializationTraits<v1::ClassifyResponse>::Serialize(
                             api::ClassifyResultToProto(*result), &response_bytes_, &own_buffer);
                         if (!serialized.ok()) {
-                          Finish(serialized);
+                          End(serialized);
                           return;
                         }
+                        Observe(grpc::Status::OK);
                         StartWriteAndFinish(&response_bytes_, grpc::WriteOptions(), grpc::Status::OK);
                       });
   }
@@ -83,6 +86,14 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
+  void Observe(const grpc::Status& status) {
+    if (*on_finish_) (*on_finish_)(status, absl::Now() - started_);
+  }
+  void End(const grpc::Status& status) {
+    Observe(status);
+    Finish(status);
+  }
+
   // Exactly one of the read and the upload alarm goes on with the call.
   struct Race {
     bool Claim() {
@@ -99,6 +110,8 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
   grpc::CallbackServerContext* const context_;
   const PathRedactor* const redact_;
   const common::TokenRegistry::ClassifySlot slot_;  // held until the call is done
+  const InferenceServiceImpl::OnFinish* const on_finish_;  // the service's, which outlives the call
+  const absl::Time started_ = absl::Now();
   const std::shared_ptr<Race> race_;
   grpc::ByteBuffer request_bytes_;
   grpc::ByteBuffer response_bytes_;
@@ -108,7 +121,11 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
 // A call refused before its request is read.
 class RefusedReactor final : public grpc::ServerGenericBidiReactor {
  public:
-  explicit RefusedReactor(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
+  RefusedReactor(const absl::Status& status, const InferenceServiceImpl::OnFinish* on_finish) {
+    const grpc::Status refused = api::ToGrpcStatus(status);
+    if (on_finish != nullptr && *on_finish) (*on_finish)(refused, absl::ZeroDuration());
+    Finish(refused);
+  }
   void OnDone() override { delete this; }
 };
 
@@ -116,15 +133,16 @@ class RefusedReactor final : public grpc::ServerGenericBidiReactor {
 
 grpc::ServerGenericBidiReactor* InferenceServiceImpl::CreateReactor(grpc::GenericCallbackServerContext* context) {
   if (context->method() != kClassifyMethod) {
-    return new RefusedReactor(absl::UnimplementedError(absl::StrCat("no method ", context->method().substr(0, 200))));
+    return new RefusedReactor(absl::UnimplementedError(absl::StrCat("no method ", context->method().substr(0, 200))),
+                              nullptr);
   }
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeInference);
-  if (!principal.ok()) return new RefusedReactor(principal.status());
+  if (!principal.ok()) return new RefusedReactor(principal.status(), &on_finish_);
   absl::StatusOr<common::TokenRegistry::ClassifySlot> slot =
       policy_->tokens == nullptr ? common::TokenRegistry::ClassifySlot()
                                  : policy_->tokens->AcquireClassify(*principal);
-  if (!slot.ok()) return new RefusedReactor(slot.status());
-  return new ClassifyReactor(engine_, context, upload_timeout_, &policy_->redact, *std::move(slot));
+  if (!slot.ok()) return new RefusedReactor(slot.status(), &on_finish_);
+  return new ClassifyReactor(engine_, context, upload_timeout_, &policy_->redact, *std::move(slot), &on_finish_);
 }
 
 }  // namespace catdog::server

@@ -25,8 +25,12 @@ class InferenceServiceImpl final : public grpc::CallbackGenericService {
   // `engine` and `policy` must outlive the service (and every call it
   // started). `upload_timeout`: how long a request may take to arrive; 0 =
   // no limit.
-  InferenceServiceImpl(ServingEngine* engine, absl::Duration upload_timeout, const CallPolicy* policy)
-      : engine_(engine), upload_timeout_(upload_timeout), policy_(policy) {}
+  // `on_finish` (optional, must not block) hears how each Classify call
+  // ended and how long it took.
+  using OnFinish = std::function<void(const grpc::Status&, absl::Duration)>;
+  InferenceServiceImpl(ServingEngine* engine, absl::Duration upload_timeout, const CallPolicy* policy,
+                       OnFinish on_finish = nullptr)
+      : engine_(engine), upload_timeout_(upload_timeout), policy_(policy), on_finish_(std::move(on_finish)) {}
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
 
@@ -34,6 +38,7 @@ class InferenceServiceImpl final : public grpc::CallbackGenericService {
   ServingEngine* const engine_;
   const absl::Duration upload_timeout_;
   const CallPolicy* const policy_;
+  const OnFinish on_finish_;
 };
 
 }  // namespace catdog::server

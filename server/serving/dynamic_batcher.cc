@@ -104,8 +104,14 @@ void DynamicBatcher::RunBatch(std::vector<Queued>& batch) {
   std::vector<cv::Mat> images;
   images.reserve(batch.size());
   for (const Queued& q : batch) images.push_back(q.item.image);
+  const absl::Time start = absl::Now();
   absl::StatusOr<std::vector<common::Prediction>> predictions =
       options_.predict(*batch.front().item.model, images);
+  if (options_.on_batch) {
+    BatchTiming timing{static_cast<int>(batch.size()), absl::Now() - start, {}};
+    for (const Queued& q : batch) timing.queue_waits.push_back(start - q.enqueued);
+    options_.on_batch(timing);
+  }
   if (predictions.ok() && predictions->size() != batch.size()) {
     predictions = absl::InternalError("model returned a wrong number of predictions");
   }

@@ -39,6 +39,13 @@ struct InferenceItem {
   std::function<void(absl::StatusOr<common::Prediction>)> done;
 };
 
+// One forward pass, for metrics.
+struct BatchTiming {
+  int size = 0;
+  absl::Duration compute;                   // the forward pass
+  std::vector<absl::Duration> queue_waits;  // each item's time in the queue
+};
+
 struct BatcherOptions {
   int max_batch_size = 32;
   absl::Duration max_queue_delay = absl::ZeroDuration();  // 0: flush when idle
@@ -50,6 +57,9 @@ struct BatcherOptions {
   // Run once on the batcher's thread before its first batch (the serving
   // intra-op thread count, which is per thread).
   std::function<void()> on_thread_start;
+  // Called on the batcher thread after each forward pass; optional, must
+  // not block.
+  std::function<void(const BatchTiming&)> on_batch;
 };
 
 struct BatcherStats {

@@ -110,6 +110,7 @@ class JobManager::Observer : public common::TrainingObserver {
       absl::MutexLock lock(&m_->mu_);
       common::JobInfo& info = job_->info;
       info.epochs_completed = metrics.epoch;
+      info.last_epoch = metrics;
       if (metrics.is_best) {
         info.best_epoch = metrics.epoch;
         info.best_valid_accuracy = metrics.valid_accuracy;
