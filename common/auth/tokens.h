@@ -90,15 +90,25 @@ class TokenRegistry {
   // constant time, so the time taken says nothing about the token.
   absl::StatusOr<Principal> Authenticate(absl::string_view token) const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // A Classify call in flight for `p`, released when destroyed.
+  // A Classify call in flight for `p`, until Release or destruction.
   class ClassifySlot {
    public:
     ClassifySlot() = default;
     explicit ClassifySlot(std::shared_ptr<std::atomic<int>> count) : count_(std::move(count)) {}
-    ClassifySlot(ClassifySlot&&) = default;
-    ClassifySlot& operator=(ClassifySlot&&) = default;
-    ~ClassifySlot() {
+    ClassifySlot(ClassifySlot&& other) noexcept : count_(std::move(other.count_)) {}
+    ClassifySlot& operator=(ClassifySlot&& other) noexcept {
+      if (this != &other) {
+        Release();
+        count_ = std::move(other.count_);
+      }
+      return *this;
+    }
+    ~ClassifySlot() { Release(); }
+    // Idempotent. Before the answer is sent, so the caller's next call finds
+    // the slot free.
+    void Release() {
       if (count_ != nullptr) count_->fetch_sub(1);
+      count_.reset();
     }
 
    private:

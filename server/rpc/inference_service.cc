@@ -86,7 +86,9 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
+  // Before the answer goes out: the call is over for quotas and metrics.
   void Observe(const grpc::Status& status) {
+    slot_.Release();
     if (*on_finish_) (*on_finish_)(status, absl::Now() - started_);
   }
   void End(const grpc::Status& status) {
@@ -109,7 +111,7 @@ class ClassifyReactor final : public grpc::ServerGenericBidiReactor {
   ServingEngine* const engine_;
   grpc::CallbackServerContext* const context_;
   const PathRedactor* const redact_;
-  const common::TokenRegistry::ClassifySlot slot_;  // held until the call is done
+  common::TokenRegistry::ClassifySlot slot_;  // held until the answer is sent
   const InferenceServiceImpl::OnFinish* const on_finish_;  // the service's, which outlives the call
   const absl::Time started_ = absl::Now();
   const std::shared_ptr<Race> race_;

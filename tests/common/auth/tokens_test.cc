@@ -83,7 +83,15 @@ TEST(TokensTest, ClassifySlotsAreLimitedPerNameAndFreedOnRelease) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(registry->AcquireClassify(p).status().code(), absl::StatusCode::kResourceExhausted);
   { auto released = std::move(*a); }
-  EXPECT_TRUE(registry->AcquireClassify(p).ok());
+  auto c = registry->AcquireClassify(p);
+  EXPECT_TRUE(c.ok());
+  c->Release();
+  c->Release();  // idempotent: frees one slot, not two
+  *b = std::move(*c);  // assigning over a held slot frees it
+  auto d = registry->AcquireClassify(p);  // none held now: two fit, a third does not
+  auto e = registry->AcquireClassify(p);
+  EXPECT_TRUE(d.ok() && e.ok());
+  EXPECT_FALSE(registry->AcquireClassify(p).ok());
   EXPECT_TRUE(registry->AcquireClassify(Principal{"other", kScopeInference, {}}).ok());  // no limit
 }
 
