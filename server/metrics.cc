@@ -146,6 +146,8 @@ absl::Status Metrics::Serve(const std::string& address, std::function<MetricsSna
   return absl::OkStatus();
 }
 
+void Metrics::StopServing() { exposer_.reset(); }
+
 Metrics::~Metrics() = default;
 
 void Metrics::ObserveRequest(const std::string& code, absl::Duration latency) {

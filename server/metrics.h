@@ -63,6 +63,9 @@ class Metrics {
   // is called at each scrape, from the exposer's threads. UNAVAILABLE when
   // the address cannot be bound. Call once.
   absl::Status Serve(const std::string& address, std::function<MetricsSnapshot()> snapshot);
+  // Stops the endpoint and waits for scrapes in progress, so `snapshot` is
+  // no longer called; recording goes on. Idempotent.
+  void StopServing();
   int port() const { return port_; }
 
   void ObserveRequest(const std::string& code, absl::Duration latency);

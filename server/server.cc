@@ -362,6 +362,8 @@ void Server::Shutdown() {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   }
   trimmer_.reset();
+  // Scrapes read the engine and the jobs: stopped while both still exist.
+  if (metrics_ != nullptr) metrics_->StopServing();
   if (jobs_ != nullptr) jobs_->Shutdown();
   if (hub_ != nullptr) hub_->Shutdown();
   if (grpc_server_ != nullptr) {
