@@ -18,9 +18,8 @@
 #include "catdog/v1/catdog.grpc.pb.h"
 #include "client/catdog_client.h"
 #include "common/auth/tokens.h"
-#include "common/ml/checkpoint.h"
-#include "common/ml/vgg.h"
 #include "server/server.h"
+#include "tests/support/random_checkpoint.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::server {
@@ -312,12 +311,7 @@ TEST_F(SecurityTest, ConcurrentClassifyCallsAreLimitedPerToken) {
     release.WaitForNotification();
     return std::vector<common::Prediction>(images.size(), common::Prediction{0, {0.5f, 0.5f}});
   };
-  common::Vgg16 model(common::VggOptions{2, 0.125});
-  common::ModelCard card;
-  card.width = 0.125;
-  card.class_names = {"cat", "dog"};
-  card.preprocessing.image_size = 32;
-  ASSERT_TRUE(common::SaveCheckpoint(dir_.Sub("random.ckpt"), card, model, nullptr).ok());
+  catdog::testing::WriteRandomCheckpoint(dir_.Sub("random.ckpt"));
   ServerOptions o = Options();
   o.serve_checkpoint = dir_.Sub("random.ckpt");
   StartServer(o, std::move(hooks));

@@ -16,9 +16,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "client/catdog_client.h"
-#include "common/ml/checkpoint.h"
-#include "common/ml/vgg.h"
 #include "server/server.h"
+#include "tests/support/random_checkpoint.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::server {
@@ -65,12 +64,7 @@ std::map<std::string, double> Parse(const std::string& text) {
 TEST(MetricsTest, ScrapeShowsRequestsBatchesQueueModelJobsAndMemory) {
   catdog::testing::TempDir dir;
   std::filesystem::create_directories(dir.Sub("data"));
-  common::Vgg16 model(common::VggOptions{2, 0.125});
-  common::ModelCard card;
-  card.width = 0.125;
-  card.class_names = {"cat", "dog"};
-  card.preprocessing.image_size = 32;
-  ASSERT_TRUE(common::SaveCheckpoint(dir.Sub("random.ckpt"), card, model, nullptr).ok());
+  catdog::testing::WriteRandomCheckpoint(dir.Sub("random.ckpt"));
   ServerOptions o;
   o.listen_address = "127.0.0.1:0";
   o.data_root = dir.Sub("data");

@@ -19,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "client/catdog_client.h"
 #include "common/ml/checkpoint.h"
+#include "tests/support/random_checkpoint.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::server {
@@ -115,13 +116,8 @@ class ServerTest : public ::testing::Test {
 
   // A random-weights checkpoint, for tests that need a model but no training.
   std::string RandomCheckpoint(const std::string& name) {
-    common::Vgg16 model(common::VggOptions{2, 0.125});
-    common::ModelCard card;
-    card.width = 0.125;
-    card.class_names = {"cat", "dog"};
-    card.preprocessing.image_size = 32;
     const std::string path = dir_.Sub(name);
-    EXPECT_TRUE(common::SaveCheckpoint(path, card, model, nullptr).ok());
+    catdog::testing::WriteRandomCheckpoint(path);
     return path;
   }
 
