@@ -151,6 +151,41 @@ absl::StatusOr<v1::Model> CatdogClient::PromoteModel(const std::string& model_id
   return Call(*models_, &v1::ModelService::Stub::PromoteModel, request);
 }
 
+absl::StatusOr<std::string> CatdogClient::ExportModel(const std::string& model_id) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  Authenticate(context);
+  v1::ExportModelRequest request;
+  request.set_model_id(model_id);
+  std::unique_ptr<grpc::ClientReader<v1::ModelChunk>> reader = models_->ExportModel(&context, request);
+  std::string bytes;
+  v1::ModelChunk chunk;
+  while (reader->Read(&chunk)) bytes += chunk.data();
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  return bytes;
+}
+
+absl::StatusOr<v1::Model> CatdogClient::ImportModel(const v1::ImportModelHeader& header, absl::string_view bytes) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  Authenticate(context);
+  v1::Model model;
+  std::unique_ptr<grpc::ClientWriter<v1::ImportModelRequest>> writer = models_->ImportModel(&context, &model);
+  v1::ImportModelRequest message;
+  *message.mutable_header() = header;
+  bool open = writer->Write(message);
+  constexpr size_t kChunk = size_t{1} << 20;
+  for (size_t offset = 0; open && offset < bytes.size(); offset += kChunk) {
+    message.set_data(std::string(bytes.substr(offset, kChunk)));
+    open = writer->Write(message);
+  }
+  writer->WritesDone();  // a refused upload ends early; Finish has the reason
+  const grpc::Status status = writer->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  return model;
+}
+
 absl::StatusOr<v1::Stats> CatdogClient::GetStats() {
   return Call(*stats_, &v1::StatsService::Stub::GetStats, v1::GetStatsRequest());
 }

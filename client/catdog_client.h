@@ -14,6 +14,7 @@
 #include <grpcpp/client_context.h>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "catdog/v1/catdog.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -60,6 +61,10 @@ class CatdogClient {
   absl::StatusOr<v1::ListModelsResponse> ListModels(const std::string& job_id = "");
   absl::StatusOr<v1::Model> GetServingModel();
   absl::StatusOr<v1::Model> PromoteModel(const std::string& model_id);
+  // A model's weights as a PyTorch state-dict file's bytes.
+  absl::StatusOr<std::string> ExportModel(const std::string& model_id);
+  // Uploads a PyTorch state-dict file as imported:<header.name>.
+  absl::StatusOr<v1::Model> ImportModel(const v1::ImportModelHeader& header, absl::string_view bytes);
 
   absl::StatusOr<v1::Stats> GetStats();
   // grpc.health.v1 status of `service` ("" = the whole server). NOT_FOUND

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "api/training_conversion.h"
 #include "client/catdog_client.h"
@@ -101,6 +102,47 @@ int MakeTokenCommand(const std::string& name, const std::string& scopes, const c
   return kExitOk;
 }
 
+// `catdogctl export`: the weights as a PyTorch state-dict file, written
+// whole or not at all (a temporary file renamed into place).
+int ExportCommand(CatdogClient& client, const std::string& model_id, const std::string& out, bool json) {
+  absl::StatusOr<std::string> bytes = client.ExportModel(model_id);
+  if (!bytes.ok()) return Fail(bytes.status());
+  const std::string tmp = out + ".tmp";
+  {
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    file.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+    file.close();
+    if (!file) {
+      std::filesystem::remove(tmp);
+      return Fail(absl::FailedPreconditionError(absl::StrCat("cannot write ", tmp)));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, out, ec);
+  if (ec) return Fail(absl::FailedPreconditionError(absl::StrCat("cannot rename ", tmp, " to ", out)));
+  if (json) {
+    Print(nlohmann::json{{"wrote", out}, {"model", model_id}, {"bytes", bytes->size()}}.dump() + "\n");
+  } else {
+    Print(absl::StrFormat("wrote %s (%.1f MB): in PyTorch, model.load_state_dict(torch.load(\"%s\"))\n", out,
+                          static_cast<double>(bytes->size()) / 1e6, out));
+  }
+  return kExitOk;
+}
+
+// `catdogctl import`: uploads a state-dict file, optionally serves it.
+int ImportCommand(CatdogClient& client, const std::string& path, v1::ImportModelHeader header, bool promote,
+                  bool json) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(absl::NotFoundError(absl::StrCat("cannot read ", path)));
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (header.name().empty()) header.set_name(std::filesystem::path(path).stem().string());
+  absl::StatusOr<v1::Model> model = client.ImportModel(header, bytes);
+  if (!model.ok()) return Fail(model.status());
+  if (promote) model = client.PromoteModel(model->id());
+  if (!model.ok()) return Fail(model.status());
+  Print(json ? ToJson(*model) + "\n" : ModelDetails(*model));
+  return kExitOk;
+}
 
 // Follows a job until it ends. Human view: one row per epoch and a
 // redrawn progress line on a terminal; --json: one event per line.
@@ -339,11 +381,33 @@ int Main(int argc, char** argv) {
   classify->add_option("--batch", batch, "images per request")->capture_default_str()->check(CLI::Range(1, 100000));
 
   std::string models_job;
-  CLI::App* models = app.add_subcommand("models", "list checkpoints (best and last per job)");
+  CLI::App* models = app.add_subcommand("models", "list models: best and last checkpoint per job, and imported ones");
   models->add_option("--job", models_job, "only this job's");
   std::string model_id;
-  CLI::App* promote = app.add_subcommand("promote", "serve a checkpoint (JOB/best or JOB/last)");
+  CLI::App* promote = app.add_subcommand("promote", "serve a model (JOB/best, JOB/last or imported:NAME)");
   promote->add_option("model", model_id, "model id as listed by `models`")->required();
+  std::string export_out;
+  CLI::App* export_cmd = app.add_subcommand("export", "download a model's weights as a PyTorch state-dict file");
+  export_cmd->add_option("model", model_id, "model id as listed by `models`")->required();
+  export_cmd->add_option("--out", export_out, "file to write (model.pth)")->required();
+  std::string import_file, import_classes;
+  v1::ImportModelHeader import_header;
+  int import_image_size = 0;
+  bool import_promote = false;
+  std::optional<bool> import_normalize;
+  CLI::App* import_cmd = app.add_subcommand(
+      "import", "upload a PyTorch state dict of the reference VGG16 (torch.save(model.state_dict())) as imported:NAME");
+  import_cmd->add_option("file", import_file, "the .pth file")->required()->check(CLI::ExistingFile);
+  import_cmd->add_option("--name", *import_header.mutable_name(), "model name (default: the file's stem)");
+  import_cmd->add_option("--classes", import_classes,
+                         "class names in output order, comma-separated (default: those of a catdog export)");
+  import_cmd->add_option("--image-size", import_image_size,
+                         "input size the model was trained at (default: a catdog export's, else 224)")
+      ->check(CLI::Range(32, 1024));
+  import_cmd->add_flag("--normalize,!--no-normalize", import_normalize,
+                       "inputs normalised with ImageNet mean/std (default: a catdog export's choice, else off "
+                       "like the reference)");
+  import_cmd->add_flag("--promote", import_promote, "serve it right away (needs the admin scope)");
   CLI::App* serving = app.add_subcommand("serving", "show the model being served");
   CLI::App* stats = app.add_subcommand("stats", "serving and job counters");
   std::string health_service;
@@ -451,6 +515,15 @@ int Main(int argc, char** argv) {
   if (*models) return Show<v1::ListModelsResponse>(client->ListModels(models_job), g.json, &ModelsTable);
   if (*promote) return Show<v1::Model>(client->PromoteModel(model_id), g.json, &ModelDetails);
   if (*serving) return Show<v1::Model>(client->GetServingModel(), g.json, &ModelDetails);
+  if (*export_cmd) return ExportCommand(*client, model_id, export_out, g.json);
+  if (*import_cmd) {
+    for (absl::string_view name : absl::StrSplit(import_classes, ',', absl::SkipEmpty())) {
+      import_header.add_class_names(std::string(absl::StripAsciiWhitespace(name)));
+    }
+    import_header.set_image_size(import_image_size);
+    if (import_normalize.has_value()) import_header.set_normalize(*import_normalize);
+    return ImportCommand(*client, import_file, import_header, import_promote, g.json);
+  }
   if (*stats) return Show<v1::Stats>(client->GetStats(), g.json, &StatsText);
   if (*health) {
     auto s = client->Health(health_service);

@@ -120,8 +120,12 @@ std::string ModelsTable(const v1::ListModelsResponse& models) {
   std::string out = absl::StrFormat("%-16s %-6s %-9s %-10s %-9s %-8s %s\n", "MODEL", "EPOCH",
                                     "VALID_ACC", "VALID_LOSS", "TEST_ACC", "SERVING", "PATH");
   for (const v1::Model& m : models.models()) {
-    absl::StrAppendFormat(&out, "%-16s %-6d %-9.4f %-10.4f %-9s %-8s %s\n", m.id(), m.epoch(),
-                          m.valid_accuracy(), m.valid_loss(),
+    // Epoch 0: no training history (a model imported from a notebook).
+    const bool trained = m.epoch() > 0;
+    absl::StrAppendFormat(&out, "%-16s %-6s %-9s %-10s %-9s %-8s %s\n", m.id(),
+                          trained ? absl::StrCat(m.epoch()) : "-",
+                          trained ? absl::StrFormat("%.4f", m.valid_accuracy()) : "-",
+                          trained ? absl::StrFormat("%.4f", m.valid_loss()) : "-",
                           m.has_test_accuracy() ? absl::StrFormat("%.4f", m.test_accuracy()) : "-",
                           m.serving() ? "*" : "", m.path());
   }
@@ -129,11 +133,13 @@ std::string ModelsTable(const v1::ListModelsResponse& models) {
 }
 
 std::string ModelDetails(const v1::Model& m) {
-  return absl::StrFormat(
-      "model:      %s\npath:       %s\nclasses:    %s\nimage size: %d px\nepoch:      %d\n"
-      "valid:      accuracy %.4f, loss %.4f\n",
-      m.id(), m.path(), absl::StrJoin(m.class_names(), ", "), m.image_size(), m.epoch(),
-      m.valid_accuracy(), m.valid_loss());
+  std::string out = absl::StrFormat("model:      %s\npath:       %s\nclasses:    %s\nimage size: %d px\n", m.id(),
+                                    m.path(), absl::StrJoin(m.class_names(), ", "), m.image_size());
+  if (m.epoch() > 0) {
+    absl::StrAppendFormat(&out, "epoch:      %d\nvalid:      accuracy %.4f, loss %.4f\n", m.epoch(),
+                          m.valid_accuracy(), m.valid_loss());
+  }
+  return out;
 }
 
 std::string StatsText(const v1::Stats& s) {

@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_MAX_QUEUE_DELAY_MS")->capture_default_str()->check(CLI::Range(0.0, 10000.0));
   app.add_option("--max-queued-images", o.max_queued_images, "inference queue bound (full -> RESOURCE_EXHAUSTED)")
       ->envname("CATDOG_MAX_QUEUED_IMAGES")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--max-import-mb", o.max_import_mb, "largest PyTorch state dict `catdogctl import` may upload")
+      ->envname("CATDOG_MAX_IMPORT_MB")->capture_default_str()->check(CLI::Range(1, 4095));
   app.add_option("--max-request-mb", o.max_request_mb, "largest accepted request message")
       ->envname("CATDOG_MAX_REQUEST_MB")->capture_default_str()->check(CLI::Range(1, 2047));
   double upload_timeout_s = absl::ToDoubleSeconds(o.upload_timeout);

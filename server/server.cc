@@ -34,6 +34,7 @@
 #include "server/rpc/authorize.h"
 #include "server/rpc/inference_service.h"
 #include "server/rpc/model_service.h"
+#include "server/serving/model_files.h"
 #include "server/rpc/stats_service.h"
 #include "server/rpc/training_service.h"
 #include "server/serving/serving_engine.h"
@@ -179,6 +180,11 @@ absl::Status Server::Start() {
         "another catdogd is using the state dir ", options_.state_dir, " (", lock_path, " is locked)"));
   }
   CATDOG_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.state_dir + "/catdog.db"));
+  model_files_ = std::make_unique<ModelFiles>(
+      options_.state_dir + "/imported",
+      [store = store_.get()](const std::string& job_id, const std::string& kind) {
+        return store->CheckpointPath(job_id, kind);
+      });
   hub_ = std::make_unique<EventHub>();
 
   ServingEngineOptions serving;
@@ -196,9 +202,7 @@ absl::Status Server::Start() {
   serving.max_images_per_request = options_.max_images_per_request;
   serving.max_image_pixels = options_.max_image_pixels;
   serving.max_pending_requests = options_.max_pending_requests;
-  serving.resolve = [store = store_.get()](const api::ModelId& id) {
-    return store->CheckpointPath(id.job_id(), id.kind());
-  };
+  serving.resolve = [files = model_files_.get()](const api::ModelId& id) { return files->Path(id); };
   // A restart serves the same model (or the newest earlier one that loads).
   serving.record = [store = store_.get()](const api::ModelId& id, const std::string& path) {
     return store->RecordPromotion({id.ToString(), path});
@@ -242,7 +246,9 @@ absl::Status Server::Start() {
   }
   inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout,
                                                               policy_.get(), std::move(on_classify));
-  model_service_ = std::make_unique<ModelServiceImpl>(jobs_.get(), engine_.get(), policy_.get());
+  model_service_ = std::make_unique<ModelServiceImpl>(
+      jobs_.get(), engine_.get(), model_files_.get(), policy_.get(),
+      ImportLimits{int64_t{options_.max_import_mb} << 20, options_.upload_timeout});
   stats_service_ = std::make_unique<StatsServiceImpl>(engine_.get(), jobs_.get(), started, policy_.get());
 
   // Health stays open (no token) for probes.

@@ -36,6 +36,7 @@ class InferenceServiceImpl;
 class JobManager;
 class JobStore;
 class MemoryTrimmer;
+class ModelFiles;
 class Metrics;
 struct CallPolicy;
 class ModelServiceImpl;
@@ -59,6 +60,7 @@ struct ServerOptions {
   absl::Duration max_queue_delay = absl::ZeroDuration();
   int max_queued_images = 1024;
   int max_request_mb = 64;
+  int max_import_mb = 512;  // largest PyTorch state dict ImportModel accepts
   // How long a Classify request may take to arrive; 0 = no limit.
   absl::Duration upload_timeout = absl::Seconds(60);
   // Intra-op threads of the serving forward pass; 0 = the process's count.
@@ -147,6 +149,7 @@ class Server {
   std::unique_ptr<CallPolicy> policy_;  // read by every service
   std::unique_ptr<Metrics> metrics_;    // fed by the batcher and Classify; null when off
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<ModelFiles> model_files_;
   std::unique_ptr<EventHub> hub_;
   std::unique_ptr<ServingEngine> engine_;
   std::unique_ptr<JobManager> jobs_;

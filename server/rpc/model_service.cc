@@ -1,10 +1,177 @@
 #include "server/rpc/model_service.h"
 
+#include <algorithm>
+#include <memory>
+
+#include <grpcpp/alarm.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "api/model_conversion.h"
 #include "api/model_id.h"
 #include "server/rpc/reply.h"
 
 namespace catdog::server {
+namespace {
+
+constexpr size_t kChunkBytes = size_t{1} << 20;
+
+// Streams `bytes` in chunks, one write in flight.
+class ChunkWriter final : public grpc::ServerWriteReactor<v1::ModelChunk> {
+ public:
+  explicit ChunkWriter(std::string bytes) : bytes_(std::move(bytes)) { Next(); }
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client left"));
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (offset_ >= bytes_.size()) return Finish(grpc::Status::OK);
+    const size_t n = std::min(kChunkBytes, bytes_.size() - offset_);
+    chunk_.set_data(bytes_.substr(offset_, n));
+    offset_ += n;
+    StartWrite(&chunk_);
+  }
+
+  const std::string bytes_;
+  size_t offset_ = 0;
+  v1::ModelChunk chunk_;
+};
+
+class FailedExport final : public grpc::ServerWriteReactor<v1::ModelChunk> {
+ public:
+  explicit FailedExport(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+class FailedImport final : public grpc::ServerReadReactor<v1::ImportModelRequest> {
+ public:
+  explicit FailedImport(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+// Reads the header, then the file's bytes (bounded in size), imports on the
+// client's half-close. A stalled upload is cancelled after the upload
+// timeout by an alarm; the alarm may call back after the reactor is gone, so
+// it reaches the call only through `Watchdog`, which the reactor closes.
+class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1::ImportModelRequest> {
+ public:
+  ImportReactor(ModelServiceImpl* service, grpc::CallbackServerContext* context, v1::Model* response)
+      : service_(service), response_(response), watchdog_(std::make_shared<Watchdog>(context)) {
+    if (service_->import_limits_.upload_timeout > absl::ZeroDuration()) {
+      alarm_.Set(absl::ToChronoTime(absl::Now() + service_->import_limits_.upload_timeout),
+                 [watchdog = watchdog_](bool fired) {
+                   if (fired) watchdog->Fire();
+                 });
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      if (watchdog_->fired()) {
+        return End(absl::DeadlineExceededError(absl::StrCat(
+            "the upload did not finish within ",
+            absl::FormatDuration(service_->import_limits_.upload_timeout))));
+      }
+      return Complete();
+    }
+    if (!header_.has_value()) {
+      if (request_.part_case() != v1::ImportModelRequest::kHeader) {
+        return End(absl::InvalidArgumentError("ImportModel: send the header before the data"));
+      }
+      if (absl::Status fresh = service_->files_->CheckNewImport(request_.header().name()); !fresh.ok()) {
+        return End(fresh);
+      }
+      header_ = request_.header();
+    } else if (request_.part_case() == v1::ImportModelRequest::kData) {
+      const int64_t total = static_cast<int64_t>(bytes_.size() + request_.data().size());
+      if (total > service_->import_limits_.max_bytes) {
+        return End(absl::ResourceExhaustedError(absl::StrCat("the file is larger than the server's limit of ",
+                                                             service_->import_limits_.max_bytes >> 20,
+                                                             " MiB (--max-import-mb)")));
+      }
+      bytes_.append(request_.data());
+    } else {
+      return End(absl::InvalidArgumentError("ImportModel: a second header"));
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override {
+    watchdog_->Close();
+    alarm_.Cancel();
+    ReleaseSlot();
+    delete this;
+  }
+
+ private:
+  class Watchdog {
+   public:
+    explicit Watchdog(grpc::CallbackServerContext* context) : context_(context) {}
+    void Fire() {
+      absl::MutexLock lock(&mu_);
+      if (context_ == nullptr) return;
+      fired_ = true;
+      context_->TryCancel();
+    }
+    void Close() {
+      absl::MutexLock lock(&mu_);
+      context_ = nullptr;
+    }
+    bool fired() {
+      absl::MutexLock lock(&mu_);
+      return fired_;
+    }
+
+   private:
+    absl::Mutex mu_;
+    grpc::CallbackServerContext* context_ ABSL_GUARDED_BY(mu_);
+    bool fired_ ABSL_GUARDED_BY(mu_) = false;
+  };
+
+  void Complete() {
+    if (!header_.has_value()) return End(absl::InvalidArgumentError("ImportModel: no header"));
+    common::ImportOptions options;
+    options.class_names.assign(header_->class_names().begin(), header_->class_names().end());
+    options.image_size = header_->image_size();
+    if (header_->has_normalize()) options.normalize = header_->normalize();
+    absl::StatusOr<common::ModelCard> card = service_->files_->Import(header_->name(), bytes_, options);
+    if (!card.ok()) return End(card.status());
+    const api::ModelId id = api::ModelId::Imported(header_->name());
+    absl::StatusOr<std::string> path = service_->files_->Path(id);
+    v1::Model model = api::ServingModelToProto(id, path.ok() ? *path : "", *card);
+    model.set_serving(false);
+    *response_ = service_->Redacted(std::move(model));
+    End(absl::OkStatus());
+  }
+
+  // Before the answer goes out: a client's next import must find the slot free.
+  void ReleaseSlot() {
+    if (holds_slot_) service_->importing_.store(false);
+    holds_slot_ = false;
+  }
+
+  void End(const absl::Status& status) {
+    bytes_.clear();
+    bytes_.shrink_to_fit();
+    ReleaseSlot();
+    Finish(api::ToGrpcStatus(service_->policy_->redact.Status(status)));
+  }
+
+  ModelServiceImpl* const service_;
+  v1::Model* const response_;
+  const std::shared_ptr<Watchdog> watchdog_;
+  grpc::Alarm alarm_;
+  v1::ImportModelRequest request_;
+  std::optional<v1::ImportModelHeader> header_;
+  std::string bytes_;
+  bool holds_slot_ = true;
+};
 
 v1::Model ModelServiceImpl::Redacted(v1::Model model) const {
   model.set_path(policy_->redact.Path(model.path()));
@@ -23,6 +190,14 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
     absl::StatusOr<common::JobInfo> job = jobs_->Get(c.job_id);
     const bool is_serving = serving != nullptr && serving->id == api::ModelId::Checkpoint(c.job_id, c.kind);
     *response->add_models() = Redacted(api::CheckpointToProto(c, job.ok() ? &*job : nullptr, is_serving));
+  }
+  if (request->job_id().empty()) {
+    for (const ModelFiles::Imported& m : files_->ListImported()) {
+      const api::ModelId id = api::ModelId::Imported(m.name);
+      v1::Model model = api::ServingModelToProto(id, m.path, m.card);
+      model.set_serving(serving != nullptr && serving->id == id);
+      *response->add_models() = Redacted(std::move(model));
+    }
   }
   return Reply(context, absl::OkStatus());
 }
@@ -48,8 +223,9 @@ grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerCon
   // A file path would let any client load any file the server can read.
   if (id->is_file()) {
     return Reply(context, absl::InvalidArgumentError(
-                              "only a job's checkpoint (JOB_ID/best or JOB_ID/last) can be promoted over "
-                              "the API; serve a file with catdogd --serve-checkpoint"));
+                              "only a job's checkpoint (JOB_ID/best or JOB_ID/last) or an imported model "
+                              "(imported:NAME) can be promoted over the API; serve a file with catdogd "
+                              "--serve-checkpoint or import it (catdogctl import)"));
   }
   absl::StatusOr<std::shared_ptr<const ServingModel>> promoted = engine_->Promote(*id);
   if (promoted.ok()) {
@@ -57,6 +233,28 @@ grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerCon
     *response = Redacted(api::ServingModelToProto(m.id, m.path, m.classifier->card()));
   }
   return Reply(context, policy_->redact.Status(promoted.status()));
+}
+
+grpc::ServerWriteReactor<v1::ModelChunk>* ModelServiceImpl::ExportModel(grpc::CallbackServerContext* context,
+                                                                       const v1::ExportModelRequest* request) {
+  absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
+  if (!principal.ok()) return new FailedExport(principal.status());
+  absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
+  if (!id.ok()) return new FailedExport(id.status());
+  if (id->is_file()) return new FailedExport(absl::InvalidArgumentError("only stored models can be exported"));
+  absl::StatusOr<std::string> bytes = files_->Export(*id);
+  if (!bytes.ok()) return new FailedExport(policy_->redact.Status(bytes.status()));
+  return new ChunkWriter(*std::move(bytes));
+}
+
+grpc::ServerReadReactor<v1::ImportModelRequest>* ModelServiceImpl::ImportModel(grpc::CallbackServerContext* context,
+                                                                              v1::Model* response) {
+  absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
+  if (!principal.ok()) return new FailedImport(principal.status());
+  if (importing_.exchange(true)) {
+    return new FailedImport(absl::ResourceExhaustedError("another import is running; try again when it is done"));
+  }
+  return new ImportReactor(this, context, response);
 }
 
 }  // namespace catdog::server

@@ -197,6 +197,9 @@ TEST_F(SecurityTest, ATokenMayOnlyDoWhatItsScopesAllow) {
   EXPECT_TRUE(denied(reader->StartTraining(Tiny("synth")).status()));
   EXPECT_TRUE(denied(reader->ListJobs().status()));
   EXPECT_TRUE(denied(reader->PromoteModel("job-1/best").status()));
+  // Weights leave and enter only with the train scope.
+  EXPECT_TRUE(denied(reader->ExportModel("job-1/best").status()));
+  EXPECT_TRUE(denied(reader->ImportModel(v1::ImportModelHeader(), "").status()));
   // train only: may train and watch, may not classify, read models or promote.
   const std::string job = TrainAs("bob");
   auto bob = As("bob");
