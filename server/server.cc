@@ -34,6 +34,7 @@
 #include "server/rpc/authorize.h"
 #include "server/rpc/inference_service.h"
 #include "server/rpc/model_service.h"
+#include "server/rpc/oip_service.h"
 #include "server/serving/model_files.h"
 #include "server/rpc/stats_service.h"
 #include "server/rpc/training_service.h"
@@ -244,6 +245,8 @@ absl::Status Server::Start() {
       m->ObserveRequest(absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())), took);
     };
   }
+  oip_service_ = std::make_unique<OipServiceImpl>(engine_.get(), policy_.get(), CATDOG_VERSION,
+                                                  options_.max_images_per_request, on_classify);
   inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout,
                                                               policy_.get(), std::move(on_classify));
   model_service_ = std::make_unique<ModelServiceImpl>(
@@ -272,6 +275,7 @@ absl::Status Server::Start() {
   // Generic, so a stalled upload can be timed out (inference_service.h).
   builder.RegisterCallbackGenericService(inference_service_.get());
   builder.RegisterService(model_service_.get());
+  builder.RegisterService(oip_service_.get());
   builder.RegisterService(stats_service_.get());
   {
     absl::MutexLock lock(&health_mu_);

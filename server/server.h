@@ -40,6 +40,7 @@ class ModelFiles;
 class Metrics;
 struct CallPolicy;
 class ModelServiceImpl;
+class OipServiceImpl;
 class ServingEngine;
 class StatsServiceImpl;
 class TrainingServiceImpl;
@@ -156,6 +157,7 @@ class Server {
   std::unique_ptr<TrainingServiceImpl> training_service_;
   std::unique_ptr<InferenceServiceImpl> inference_service_;
   std::unique_ptr<ModelServiceImpl> model_service_;
+  std::unique_ptr<OipServiceImpl> oip_service_;
   std::unique_ptr<StatsServiceImpl> stats_service_;
   std::unique_ptr<MemoryTrimmer> trimmer_;  // reads engine_ and jobs_
   // Written once in Start, under health_mu_: job workers (auto-promote) may

@@ -52,15 +52,30 @@ absl::StatusOr<cv::Mat> Classifier::Preprocess(std::string_view encoded) const {
 
 absl::StatusOr<std::vector<Prediction>> Classifier::Predict(const std::vector<cv::Mat>& images) const {
   if (images.empty()) return std::vector<Prediction>{};
+  bool all_bytes = true;
   for (const cv::Mat& img : images) {
-    if (img.rows != image_size() || img.cols != image_size() || img.type() != CV_8UC3) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Predict expects ", image_size(), "x", image_size(), " RGB uint8 images from Preprocess"));
+    if (img.rows != image_size() || img.cols != image_size() ||
+        (img.type() != CV_8UC3 && img.type() != CV_32FC3)) {
+      return absl::InvalidArgumentError(absl::StrCat("Predict expects ", image_size(), "x", image_size(),
+                                                     " RGB uint8 images from Preprocess, or float inputs"));
     }
+    all_bytes = all_bytes && img.type() == CV_8UC3;
   }
   return TorchCall("classify", [&]() -> std::vector<Prediction> {
     torch::InferenceMode guard;
-    auto batch = ImagesToBatch(images, card().preprocessing).to(state_->device);
+    at::Tensor batch;
+    if (all_bytes) {
+      batch = ImagesToBatch(images, card().preprocessing);
+    } else {
+      std::vector<at::Tensor> inputs;
+      for (const cv::Mat& img : images) {
+        inputs.push_back(img.type() == CV_8UC3
+                             ? ImagesToBatch({img}, card().preprocessing)[0]
+                             : torch::from_blob(img.data, {img.rows, img.cols, 3}, torch::kFloat32).permute({2, 0, 1}));
+      }
+      batch = torch::stack(inputs).contiguous();
+    }
+    batch = batch.to(state_->device);
     auto probs = torch::softmax(state_->model.Forward(batch), 1).to(torch::kCPU).contiguous();
     const int64_t n = probs.size(0), k = probs.size(1);
     const float* p = probs.data_ptr<float>();

@@ -46,8 +46,10 @@ class Classifier {
   // are not a decodable image.
   absl::StatusOr<cv::Mat> Preprocess(std::string_view encoded) const;
 
-  // One forward pass over images from Preprocess (all image_size x image_size).
-  // RESOURCE_EXHAUSTED when the device runs out of memory.
+  // One forward pass over images from Preprocess (all image_size x image_size),
+  // or, mixed in, CV_32FC3 images that already hold the network's input
+  // values (scaled and normalised). RESOURCE_EXHAUSTED when the device runs
+  // out of memory.
   absl::StatusOr<std::vector<Prediction>> Predict(const std::vector<cv::Mat>& images) const;
 
  private:

@@ -153,12 +153,20 @@ void ServingEngine::Preprocess(std::unique_ptr<Request> request) {
     // Decoding is the expensive part: skip it for a caller who is gone.
     if (absl::Status ended = CallEnded(request->call); !ended.ok()) return completion->done(ended);
     common::ClassifiedImage& out = completion->result.images[i];
-    out.id = std::string(request->images[i].id);
-    if (absl::Status sized = CheckImageSize(request->images[i].data, options_.max_image_pixels); !sized.ok()) {
+    const ImageInput& input = request->images[i];
+    out.id = std::string(input.id);
+    if (!input.pixels.empty()) {
+      const int size = model.classifier->image_size();
+      if (input.pixels.rows != size || input.pixels.cols != size || input.pixels.type() != CV_32FC3) {
+        out.error = absl::StrCat("the model takes 3 x ", size, " x ", size, " inputs");
+        continue;
+      }
+    } else if (absl::Status sized = CheckImageSize(input.data, options_.max_image_pixels); !sized.ok()) {
       out.error = std::string(sized.message());
       continue;
     }
-    absl::StatusOr<cv::Mat> image = model.classifier->Preprocess(request->images[i].data);
+    absl::StatusOr<cv::Mat> image =
+        input.pixels.empty() ? model.classifier->Preprocess(input.data) : absl::StatusOr<cv::Mat>(input.pixels);
     if (!image.ok()) {
       out.error = std::string(image.status().message());
       continue;

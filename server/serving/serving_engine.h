@@ -57,10 +57,14 @@ struct ServingEngineOptions {
   std::function<void(const ServingModel&)> on_serving;
 };
 
-// One image of a request. The views must stay valid until `done` is called.
+// One image of a request: encoded bytes, or the model's input itself. The
+// views must stay valid until `done` is called.
 struct ImageInput {
   std::string_view id;
   std::string_view data;  // encoded JPEG, PNG, ...
+  // When set instead of `data`: image_size x image_size CV_32FC3, the values
+  // the network takes (after scaling to [0, 1] and any normalisation).
+  cv::Mat pixels;
 };
 
 struct CallInfo {

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The ecosystem end to end, with the real binaries and Debian's python3-torch:
 # a notebook's torch.save(model.state_dict()) goes into catdogd with
-# `catdogctl import --promote`, is served, comes back out with
-# `catdogctl export`, and loads strictly in the notebook with the same
-# outputs. Skips (77) without python3-torch.
+# `catdogctl import --promote`, is served (also to a stock Open Inference
+# Protocol client), comes back out with `catdogctl export`, and loads strictly
+# in the notebook with the same outputs. Skips (77) without python3-torch,
+# python3-grpcio or grpc_python_plugin.
 #
 #   interop_test.sh BUILD_DIR
 set -euo pipefail
 build="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
 py=/usr/bin/python3
-"$py" -c 'import torch' 2>/dev/null || { echo "no python3-torch at $py: skipped"; exit 77; }
+"$py" -c 'import torch, grpc' 2>/dev/null && command -v grpc_python_plugin >/dev/null \
+  || { echo "no python3-torch, python3-grpcio or grpc_python_plugin: skipped"; exit 77; }
 ctl="$build/client/catdogctl"
 work="$(mktemp -d "${TMPDIR:-/tmp}/catdog_interop_XXXXXX")"
 server_pid=""
@@ -35,6 +37,13 @@ grep -q "model: *imported:notebook" "$work/import.txt" || fail "import"
 "$build/tests/catdog-make-dataset" "$work/images" 2 64 >/dev/null
 [[ "$("$ctl" classify "$work/images" | wc -l)" == 4 ]] || fail "classify"
 "$ctl" models | grep -q "^imported:notebook" || fail "models"
+
+# A stock Open Inference Protocol client, stubs generated from the proto.
+mkdir -p "$work/stubs"
+protoc -I "$here/../../proto" --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
+  --plugin=protoc-gen-grpc_python="$(command -v grpc_python_plugin)" inference/grpc_predict_v2.proto
+"$py" "$here/oip_client.py" "$work/stubs" "$CATDOG_SERVER" "$work/images" "$work/notebook.pth" 0.25 64 \
+  || fail "OIP client"
 
 # catdog -> notebook.
 "$ctl" export imported:notebook --out "$work/back.pth" || fail "export"

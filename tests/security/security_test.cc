@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "catdog/v1/catdog.grpc.pb.h"
 #include "client/catdog_client.h"
+#include "inference/grpc_predict_v2.grpc.pb.h"
 #include "common/auth/tokens.h"
 #include "server/server.h"
 #include "tests/support/random_checkpoint.h"
@@ -164,6 +165,40 @@ TEST_F(SecurityTest, EveryMethodRefusesACallerWithoutAValidToken) {
       EXPECT_EQ(status.error_message().find(tokens_["alice"]), std::string::npos);  // never echoed
     }
   }
+}
+
+TEST_F(SecurityTest, OpenInferenceProtocolNeedsATokenButForLivenessAndReadiness) {
+  StartServer(Options());
+  auto stub = inference::GRPCInferenceService::NewStub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  const auto call = [&](const std::string& token, auto method, const auto& request, auto* response) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    return ((*stub).*method)(&context, request, response).error_code();
+  };
+  inference::ServerLiveResponse live;
+  inference::ServerReadyResponse ready;
+  inference::ServerMetadataResponse metadata;
+  inference::ModelReadyResponse model_ready;
+  inference::ModelInferResponse infer;
+  EXPECT_EQ(call("", &inference::GRPCInferenceService::Stub::ServerLive, inference::ServerLiveRequest(), &live),
+            StatusCode::OK);
+  EXPECT_EQ(call("", &inference::GRPCInferenceService::Stub::ServerReady, inference::ServerReadyRequest(), &ready),
+            StatusCode::OK);
+  EXPECT_EQ(call("", &inference::GRPCInferenceService::Stub::ServerMetadata, inference::ServerMetadataRequest(),
+                 &metadata),
+            StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call("", &inference::GRPCInferenceService::Stub::ModelReady, inference::ModelReadyRequest(),
+                 &model_ready),
+            StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call("", &inference::GRPCInferenceService::Stub::ModelInfer, inference::ModelInferRequest(), &infer),
+            StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call(tokens_["bob"], &inference::GRPCInferenceService::Stub::ModelInfer, inference::ModelInferRequest(),
+                 &infer),
+            StatusCode::PERMISSION_DENIED);  // train scope only
+  EXPECT_EQ(call(tokens_["reader"], &inference::GRPCInferenceService::Stub::ServerMetadata,
+                 inference::ServerMetadataRequest(), &metadata),
+            StatusCode::OK);
 }
 
 TEST_F(SecurityTest, HealthNeedsNoTokenSoProbesWork) {
