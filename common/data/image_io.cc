@@ -198,6 +198,18 @@ absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side,
   return image;
 }
 
+absl::StatusOr<std::string> EncodeImage(const cv::Mat& rgb, const std::string& ext) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<uchar> bytes;
+  try {
+    if (!cv::imencode(ext, bgr, bytes)) return absl::InvalidArgumentError(absl::StrCat("cannot encode ", ext));
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot encode ", ext, ": ", e.err));
+  }
+  return std::string(bytes.begin(), bytes.end());
+}
+
 absl::Status WriteImageFile(const std::string& path, const cv::Mat& rgb) {
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);

@@ -42,6 +42,9 @@ absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
 absl::StatusOr<cv::Mat> ReadImageFile(const std::string& path, int min_side = 0,
                                       const std::string& confine_root = "");
 
+// Encodes RGB uint8 in memory; `ext` is ".png" or ".jpg".
+absl::StatusOr<std::string> EncodeImage(const cv::Mat& rgb, const std::string& ext);
+
 // Encodes RGB uint8 as PNG or JPEG by extension (".png", ".jpg") to `path`.
 absl::Status WriteImageFile(const std::string& path, const cv::Mat& rgb);
 

@@ -75,6 +75,35 @@ absl::Status TensorBoardWriter::AddScalar(const std::string& tag, float value, i
   return WriteRecord(event.SerializeAsString());
 }
 
+absl::Status TensorBoardWriter::AddImage(const std::string& tag, const std::string& png, int height, int width,
+                                         int64_t step) {
+  tensorboard::Event event;
+  event.set_wall_time(NowSeconds());
+  event.set_step(step);
+  tensorboard::SummaryValue* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  tensorboard::SummaryImage* image = v->mutable_image();
+  image->set_height(height);
+  image->set_width(width);
+  image->set_colorspace(3);
+  image->set_encoded_image_string(png);
+  return WriteRecord(event.SerializeAsString());
+}
+
+absl::Status TensorBoardWriter::AddText(const std::string& tag, const std::string& markdown, int64_t step) {
+  tensorboard::Event event;
+  event.set_wall_time(NowSeconds());
+  event.set_step(step);
+  tensorboard::SummaryValue* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  v->mutable_metadata()->mutable_plugin_data()->set_plugin_name("text");
+  tensorboard::Tensor* tensor = v->mutable_tensor();
+  tensor->set_dtype(7);  // DT_STRING
+  tensor->mutable_tensor_shape();
+  tensor->add_string_val(markdown);
+  return WriteRecord(event.SerializeAsString());
+}
+
 absl::Status TensorBoardWriter::WriteRecord(const std::string& data) {
   std::string header;
   AppendLittleEndian(header, data.size(), 8);

@@ -1,7 +1,8 @@
 // Writes TensorBoard event files: TFRecord framing (length, masked CRC32C of
 // the length, data, masked CRC32C of the data) around tensorboard Event
-// protos with scalar summaries. `tensorboard --logdir <parent>` shows the
-// curves. Thread-compatible: one writer per run, used from one thread.
+// protos with scalar, image and text summaries. `tensorboard --logdir
+// <parent>` shows them. Thread-compatible: one writer per run, used from one
+// thread.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,10 @@ class TensorBoardWriter {
   TensorBoardWriter& operator=(const TensorBoardWriter&) = delete;
 
   absl::Status AddScalar(const std::string& tag, float value, int64_t step);
+  // An RGB image, `png` its PNG encoding (the Images tab).
+  absl::Status AddImage(const std::string& tag, const std::string& png, int height, int width, int64_t step);
+  // Markdown text (the Text tab).
+  absl::Status AddText(const std::string& tag, const std::string& markdown, int64_t step);
   absl::Status Flush();
   const std::string& path() const { return path_; }
 

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/data/image_grid.h"
 #include "common/data/image_io.h"
 #include "common/data/log_format.h"
 #include "common/data/status_macros.h"
@@ -231,6 +233,36 @@ absl::Status WriteScalars(TensorBoardWriter* tb, const EpochMetrics& m) {
   return tb->Flush();
 }
 
+// What a run shows in TensorBoard before its first epoch: the notebook's 4x8
+// grid of labelled training images and the config.
+absl::Status WriteRunOverview(TensorBoardWriter& tb, const TrainConfig& c, const std::vector<std::string>& classes,
+                              const std::vector<Sample>& train) {
+  ImageFolder folder{c.dataset_root, classes, train};
+  CATDOG_ASSIGN_OR_RETURN(cv::Mat grid, SampleGrid(folder, 4, 8, 96, c.seed, c.confine_root));
+  CATDOG_ASSIGN_OR_RETURN(std::string png, EncodeImage(grid, ".png"));
+  CATDOG_RETURN_IF_ERROR(tb.AddImage("Training Samples", png, grid.rows, grid.cols, 0));
+  const std::string config = nlohmann::json::parse(TrainConfigToJson(c)).dump(2);
+  CATDOG_RETURN_IF_ERROR(tb.AddText("Config", absl::StrCat("```\n", config, "\n```"), 0));
+  return tb.Flush();
+}
+
+// The test evaluation of the best and the last weights, at the last epoch.
+absl::Status WriteTestScalars(TensorBoardWriter& tb, const TrainingResult& r, const std::vector<std::string>& classes) {
+  for (const auto& [name, metrics] : {std::pair{"Best", &r.test_best}, std::pair{"Last", &r.test_last}}) {
+    if (!metrics->has_value()) continue;
+    const EvalMetrics& m = **metrics;
+    CATDOG_RETURN_IF_ERROR(tb.AddScalar(absl::StrCat("Test Accuracy (", name, ")"), static_cast<float>(m.accuracy),
+                                        r.epochs_completed));
+    CATDOG_RETURN_IF_ERROR(
+        tb.AddScalar(absl::StrCat("Test Loss (", name, ")"), static_cast<float>(m.loss), r.epochs_completed));
+    for (size_t k = 0; k < classes.size() && k < m.recall.size(); ++k) {
+      CATDOG_RETURN_IF_ERROR(tb.AddScalar(absl::StrCat("Test Recall ", classes[k], " (", name, ")"),
+                                          static_cast<float>(m.recall[k]), r.epochs_completed));
+    }
+  }
+  return tb.Flush();
+}
+
 // INVALID_ARGUMENT when none of the first few files of some class decodes:
 // a folder of files that are not images (or all corrupt) fails the request
 // instead of the job. Undecodable files among good ones are skipped later.
@@ -441,6 +473,11 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   std::unique_ptr<TensorBoardWriter> tb;
   if (!c.tensorboard_dir.empty()) {
     CATDOG_ASSIGN_OR_RETURN(tb, TensorBoardWriter::Create(c.tensorboard_dir));
+    if (!resume_) {
+      if (absl::Status overview = WriteRunOverview(*tb, c, dataset_.classes, split_.train); !overview.ok()) {
+        spdlog::warn("TensorBoard samples and config not written: {}", overview.message());
+      }
+    }
   }
 
   PlateauScheduler::Options plateau;
@@ -547,6 +584,11 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     CATDOG_ASSIGN_OR_RETURN(result.test_best, evaluate(*test_loader));
     if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kBest, *result.test_best);
     result.skipped_files += test_loader->skipped_files();
+    if (tb != nullptr) {
+      if (absl::Status written = WriteTestScalars(*tb, result, dataset_.classes); !written.ok()) {
+        spdlog::warn("TensorBoard test metrics not written: {}", written.message());
+      }
+    }
   }
   return result;
 }

@@ -6,40 +6,13 @@
 
 #include <gtest/gtest.h>
 
-#include "tensorboard/event.pb.h"
+#include "tests/support/tensorboard_events.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::common {
 namespace {
 
-uint64_t ReadLE(const std::string& s, size_t pos, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[pos + i]);
-  return v;
-}
-
-// Parses a TFRecord file, checking both CRCs of every record.
-std::vector<tensorboard::Event> ReadEvents(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string data = ss.str();
-  std::vector<tensorboard::Event> events;
-  size_t pos = 0;
-  while (pos < data.size()) {
-    EXPECT_LE(pos + 12, data.size());
-    const uint64_t length = ReadLE(data, pos, 8);
-    EXPECT_EQ(ReadLE(data, pos + 8, 4), MaskCrc(Crc32c(data.substr(pos, 8))));
-    const std::string payload = data.substr(pos + 12, length);
-    EXPECT_EQ(payload.size(), length);
-    EXPECT_EQ(ReadLE(data, pos + 12 + length, 4), MaskCrc(Crc32c(payload)));
-    tensorboard::Event event;
-    EXPECT_TRUE(event.ParseFromString(payload));
-    events.push_back(event);
-    pos += 12 + length + 4;
-  }
-  return events;
-}
+using catdog::testing::ReadEvents;
 
 TEST(Crc32cTest, KnownVectors) {
   EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
@@ -69,6 +42,33 @@ TEST(TensorBoardWriterTest, WritesFramedScalarEvents) {
   EXPECT_EQ(events[3].step(), 2);
   EXPECT_FLOAT_EQ(events[3].summary().value(0).simple_value(), 0.25f);
   EXPECT_GT(events[3].wall_time(), 1.7e9);
+}
+
+TEST(TensorBoardWriterTest, WritesZeroScalarsImagesAndText) {
+  catdog::testing::TempDir dir;
+  std::string path;
+  {
+    auto writer = TensorBoardWriter::Create(dir.Sub("run"));
+    ASSERT_TRUE(writer.ok());
+    path = (*writer)->path();
+    ASSERT_TRUE((*writer)->AddScalar("Valid Accuracy", 0.0f, 1).ok());
+    ASSERT_TRUE((*writer)->AddImage("Samples", "\x89PNG...", 2, 3, 0).ok());
+    ASSERT_TRUE((*writer)->AddText("Config", "```\n{}\n```", 0).ok());
+  }
+  const auto events = ReadEvents(path);
+  ASSERT_EQ(events.size(), 4u);
+  // A zero is written, not dropped as a proto3 default.
+  EXPECT_TRUE(events[1].summary().value(0).has_simple_value());
+  const auto& image = events[2].summary().value(0).image();
+  EXPECT_EQ(image.height(), 2);
+  EXPECT_EQ(image.width(), 3);
+  EXPECT_EQ(image.colorspace(), 3);
+  EXPECT_EQ(image.encoded_image_string(), "\x89PNG...");
+  const auto& text = events[3].summary().value(0);
+  EXPECT_EQ(text.metadata().plugin_data().plugin_name(), "text");
+  EXPECT_EQ(text.tensor().dtype(), 7);
+  EXPECT_TRUE(text.tensor().has_tensor_shape());
+  EXPECT_EQ(text.tensor().string_val(0), "```\n{}\n```");
 }
 
 }  // namespace

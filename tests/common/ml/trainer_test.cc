@@ -10,6 +10,8 @@
 
 #include "common/data/model_card.h"
 #include "common/ml/checkpoint.h"
+#include "common/data/image_io.h"
+#include "tests/support/tensorboard_events.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::common {
@@ -105,10 +107,31 @@ TEST_F(TrainerTest, LearnsSyntheticClassesAndReportsEveryEpoch) {
     for (int64_t v : row) total += v;
   EXPECT_EQ(total, 20);
 
-  bool has_events = false;
+  std::string events_file;
   for (const auto& e : std::filesystem::directory_iterator(dir_.Sub("tb/run1")))
-    has_events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
-  EXPECT_TRUE(has_events);
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) events_file = e.path().string();
+  ASSERT_FALSE(events_file.empty());
+  // The notebook's 4x8 sample grid, the config, the curves and the test metrics.
+  std::map<std::string, int> tags;
+  for (const auto& event : catdog::testing::ReadEvents(events_file)) {
+    for (const auto& v : event.summary().value()) {
+      ++tags[v.tag()];
+      if (v.has_image()) {
+        absl::StatusOr<cv::Mat> grid = DecodeImage(v.image().encoded_image_string());
+        ASSERT_TRUE(grid.ok()) << grid.status();
+        EXPECT_EQ(grid->rows, 4 * 96);
+        EXPECT_EQ(grid->cols, 8 * 96);
+      }
+      if (v.tag() == "Config") EXPECT_NE(v.tensor().string_val(0).find("\"epochs\": 5"), std::string::npos);
+      if (v.tag() == "Test Accuracy (Best)") EXPECT_NEAR(v.simple_value(), result->test_best->accuracy, 1e-6);
+    }
+  }
+  EXPECT_EQ(tags["Training Samples"], 1);
+  EXPECT_EQ(tags["Config"], 1);
+  EXPECT_EQ(tags["Valid Accuracy"], 5);
+  EXPECT_EQ(tags["Test Accuracy (Best)"], 1);
+  EXPECT_EQ(tags["Test Loss (Last)"], 1);
+  EXPECT_EQ(tags["Test Recall dog (Best)"], 1);
 }
 
 TEST_F(TrainerTest, SameSeedOneThreadGivesSameLosses) {
