@@ -1,5 +1,7 @@
 #include "api/model_conversion.h"
 
+#include "api/training_conversion.h"
+
 namespace catdog::api {
 
 v1::Model CheckpointToProto(const common::CheckpointInfo& c, const common::JobInfo* job, bool serving) {
@@ -32,6 +34,22 @@ v1::Model ServingModelToProto(const ModelId& id, const std::string& path, const 
   for (const std::string& name : card.class_names) p.add_class_names(name);
   p.set_image_size(card.preprocessing.image_size);
   p.set_serving(true);
+  return p;
+}
+
+v1::EvaluationReport EvaluationReportToProto(const common::EvaluationReport& report,
+                                             const std::vector<std::string>& class_names) {
+  v1::EvaluationReport p;
+  *p.mutable_metrics() = EvalMetricsToProto(common::TestEvaluation{"", report.metrics}, class_names);
+  for (const common::Mistake& m : report.mistakes) {
+    v1::Mistake* out = p.add_mistakes();
+    out->set_path(m.path);
+    out->set_true_class(class_names.at(static_cast<size_t>(m.true_class)));
+    out->set_predicted_class(class_names.at(static_cast<size_t>(m.predicted_class)));
+    out->set_confidence(m.confidence);
+    out->set_thumbnail(m.thumbnail_jpeg);
+  }
+  p.set_skipped(report.skipped);
   return p;
 }
 

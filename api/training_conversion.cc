@@ -200,6 +200,7 @@ v1::EvalMetrics EvalMetricsToProto(const common::TestEvaluation& t,
     cm->set_name(c < class_names.size() ? class_names[c] : absl::StrCat(c));
     cm->set_precision(t.metrics.precision[c]);
     cm->set_recall(t.metrics.recall[c]);
+    cm->set_f1(common::F1(t.metrics.precision[c], t.metrics.recall[c]));
   }
   for (const auto& row : t.metrics.confusion) {
     for (int64_t v : row) p.add_confusion(v);

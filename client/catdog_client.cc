@@ -5,6 +5,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -89,9 +90,10 @@ absl::StatusOr<v1::Job> CatdogClient::StartTraining(const v1::TrainingConfig& co
   return Call(*training_, &v1::TrainingService::Stub::StartTraining, request);
 }
 
-absl::StatusOr<v1::Job> CatdogClient::GetJob(const std::string& job_id) {
+absl::StatusOr<v1::Job> CatdogClient::GetJob(const std::string& job_id, bool with_history) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);
+  request.set_with_history(with_history);
   return Call(*training_, &v1::TrainingService::Stub::GetJob, request);
 }
 
@@ -164,6 +166,25 @@ absl::StatusOr<std::string> CatdogClient::ExportModel(const std::string& model_i
   const grpc::Status status = reader->Finish();
   if (!status.ok()) return FromGrpcStatus(status);
   return bytes;
+}
+
+absl::StatusOr<v1::EvaluationReport> CatdogClient::EvaluateModel(
+    const v1::EvaluateModelRequest& request, const std::function<void(int64_t, int64_t)>& on_progress) {
+  grpc::ClientContext context;
+  Authenticate(context);
+  std::unique_ptr<grpc::ClientReader<v1::EvaluationUpdate>> reader = models_->EvaluateModel(&context, request);
+  v1::EvaluationUpdate update;
+  std::optional<v1::EvaluationReport> report;
+  while (reader->Read(&update)) {
+    if (update.has_progress() && on_progress) {
+      on_progress(update.progress().images_done(), update.progress().images_total());
+    }
+    if (update.has_report()) report = update.report();
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  if (!report.has_value()) return absl::InternalError("the evaluation ended without a report");
+  return *std::move(report);
 }
 
 absl::StatusOr<v1::Model> CatdogClient::ImportModel(const v1::ImportModelHeader& header, absl::string_view bytes) {

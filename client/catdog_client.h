@@ -46,7 +46,8 @@ class CatdogClient {
   CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout, std::string token = "");
 
   absl::StatusOr<v1::Job> StartTraining(const v1::TrainingConfig& config);
-  absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
+  // `with_history`: Job.history holds every completed epoch's metrics.
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id, bool with_history = false);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const std::vector<v1::JobState>& states = {});
   absl::StatusOr<v1::Job> CancelJob(const std::string& job_id);
   absl::StatusOr<v1::Job> ResumeJob(const std::string& job_id);
@@ -63,6 +64,11 @@ class CatdogClient {
   absl::StatusOr<v1::Model> PromoteModel(const std::string& model_id);
   // A model's weights as a PyTorch state-dict file's bytes.
   absl::StatusOr<std::string> ExportModel(const std::string& model_id);
+  // Evaluates a stored model on a dataset under the server's data root;
+  // `on_progress` (may be empty) hears (done, total). No deadline: a big
+  // dataset on a CPU takes minutes.
+  absl::StatusOr<v1::EvaluationReport> EvaluateModel(const v1::EvaluateModelRequest& request,
+                                                     const std::function<void(int64_t, int64_t)>& on_progress);
   // Uploads a PyTorch state-dict file as imported:<header.name>.
   absl::StatusOr<v1::Model> ImportModel(const v1::ImportModelHeader& header, absl::string_view bytes);
 

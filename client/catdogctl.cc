@@ -24,6 +24,7 @@
 #include "client/catdog_client.h"
 #include "client/load_generator.h"
 #include "client/preview.h"
+#include "client/report_images.h"
 #include "client/render.h"
 #include "common/auth/tokens.h"
 #include "common/data/image_folder.h"
@@ -141,6 +142,44 @@ int ImportCommand(CatdogClient& client, const std::string& path, v1::ImportModel
   if (promote) model = client.PromoteModel(model->id());
   if (!model.ok()) return Fail(model.status());
   Print(json ? ToJson(*model) + "\n" : ModelDetails(*model));
+  return kExitOk;
+}
+
+// `catdogctl evaluate`: progress on a terminal, then the report; the
+// mistakes grid when asked for.
+int EvaluateCommand(CatdogClient& client, const v1::EvaluateModelRequest& request, const std::string& grid,
+                    bool json) {
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  absl::StatusOr<v1::EvaluationReport> report = client.EvaluateModel(request, [&](int64_t done, int64_t total) {
+    if (json) {
+      v1::EvaluationProgress p;
+      p.set_images_done(done);
+      p.set_images_total(total);
+      Print(ToJson(p) + "\n");
+    } else if (tty) {
+      std::fprintf(stderr, "\revaluating: %lld of %lld images", static_cast<long long>(done),
+                   static_cast<long long>(total));
+    }
+  });
+  if (tty && !json) std::fputs("\r\033[K", stderr);
+  if (!report.ok()) return Fail(report.status());
+  if (json) {
+    v1::EvaluationReport slim = *report;  // thumbnails are for the grid, not for reading
+    for (v1::Mistake& m : *slim.mutable_mistakes()) m.clear_thumbnail();
+    Print(ToJson(slim) + "\n");
+  } else {
+    Print(EvaluationText(*report));
+  }
+  if (!grid.empty()) {
+    const absl::Status written = WriteMistakesGrid(*report, grid);
+    if (written.ok()) {
+      if (!json) Print(absl::StrFormat("wrote %s\n", grid));
+    } else if (written.code() == absl::StatusCode::kFailedPrecondition) {
+      std::fprintf(stderr, "catdogctl: no mistakes, no grid written\n");
+    } else {
+      return Fail(written);
+    }
+  }
   return kExitOk;
 }
 
@@ -408,6 +447,22 @@ int Main(int argc, char** argv) {
                        "inputs normalised with ImageNet mean/std (default: a catdog export's choice, else off "
                        "like the reference)");
   import_cmd->add_flag("--promote", import_promote, "serve it right away (needs the admin scope)");
+  v1::EvaluateModelRequest evaluate_request;
+  std::string evaluate_grid;
+  int evaluate_mistakes = 16;
+  CLI::App* evaluate = app.add_subcommand(
+      "evaluate", "run a model over a dataset on the server: accuracy, per-class precision/recall/F1, confusion "
+                  "matrix, most confident mistakes");
+  evaluate->add_option("model", *evaluate_request.mutable_model_id(), "model id as listed by `models`")->required();
+  evaluate->add_option("dataset", *evaluate_request.mutable_dataset(), "ImageFolder under the server's data root")
+      ->required();
+  evaluate->add_option("--mistakes", evaluate_mistakes, "most confident mistakes to list")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  evaluate->add_option("--grid", evaluate_grid, "also draw the mistakes, labelled, into this PNG");
+  std::string curves_job, curves_out;
+  CLI::App* curves = app.add_subcommand("curves", "draw a job's loss and accuracy per epoch into a PNG");
+  curves->add_option("job", curves_job, "job id")->required();
+  curves->add_option("--out", curves_out, "image to write (curves.png)")->required();
   CLI::App* serving = app.add_subcommand("serving", "show the model being served");
   CLI::App* stats = app.add_subcommand("stats", "serving and job counters");
   std::string health_service;
@@ -516,6 +571,18 @@ int Main(int argc, char** argv) {
   if (*promote) return Show<v1::Model>(client->PromoteModel(model_id), g.json, &ModelDetails);
   if (*serving) return Show<v1::Model>(client->GetServingModel(), g.json, &ModelDetails);
   if (*export_cmd) return ExportCommand(*client, model_id, export_out, g.json);
+  if (*evaluate) {
+    evaluate_request.set_max_mistakes(evaluate_mistakes);
+    return EvaluateCommand(*client, evaluate_request, evaluate_grid, g.json);
+  }
+  if (*curves) {
+    absl::StatusOr<v1::Job> job = client->GetJob(curves_job, /*with_history=*/true);
+    if (!job.ok()) return Fail(job.status());
+    if (const absl::Status s = WriteCurves(*job, curves_out); !s.ok()) return Fail(s);
+    Print(g.json ? nlohmann::json{{"wrote", curves_out}, {"epochs", job->history_size()}}.dump() + "\n"
+                 : absl::StrFormat("wrote %s (%d epochs)\n", curves_out, job->history_size()));
+    return kExitOk;
+  }
   if (*import_cmd) {
     for (absl::string_view name : absl::StrSplit(import_classes, ',', absl::SkipEmpty())) {
       import_header.add_class_names(std::string(absl::StripAsciiWhitespace(name)));

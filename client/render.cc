@@ -211,7 +211,45 @@ std::string EvalText(const v1::EvalMetrics& m) {
   std::string out = absl::StrFormat("test (%s weights): accuracy %.4f, loss %.4f on %d images\n",
                                     m.checkpoint_kind(), m.accuracy(), m.loss(), m.count());
   for (const v1::ClassMetrics& c : m.per_class()) {
-    absl::StrAppendFormat(&out, "  %-12s precision %.4f recall %.4f\n", c.name(), c.precision(), c.recall());
+    absl::StrAppendFormat(&out, "  %-12s precision %.4f recall %.4f f1 %.4f\n", c.name(), c.precision(), c.recall(),
+                          c.f1());
+  }
+  return out;
+}
+
+std::string EvaluationText(const v1::EvaluationReport& r) {
+  const v1::EvalMetrics& m = r.metrics();
+  std::string out = absl::StrFormat("%s on %s: %d images", r.model_id(), r.dataset(), m.count());
+  if (r.skipped() > 0) absl::StrAppendFormat(&out, " (%d files skipped: not decodable)", r.skipped());
+  absl::StrAppendFormat(&out, " in %.1f s\naccuracy %.4f, loss %.4f\n\n", r.seconds(), m.accuracy(), m.loss());
+  const int k = m.per_class_size();
+  std::vector<int64_t> support(static_cast<size_t>(k), 0);
+  for (int t = 0; t < k && m.confusion_size() == k * k; ++t) {
+    for (int p = 0; p < k; ++p) support[static_cast<size_t>(t)] += m.confusion(t * k + p);
+  }
+  absl::StrAppendFormat(&out, "%-14s %9s %9s %9s %8s\n", "CLASS", "PRECISION", "RECALL", "F1", "SUPPORT");
+  for (int c = 0; c < k; ++c) {
+    const v1::ClassMetrics& cm = m.per_class(c);
+    absl::StrAppendFormat(&out, "%-14s %9.4f %9.4f %9.4f %8d\n", cm.name(), cm.precision(), cm.recall(), cm.f1(),
+                          support[static_cast<size_t>(c)]);
+  }
+  if (m.confusion_size() == k * k) {
+    absl::StrAppend(&out, "\nconfusion (rows: true class, columns: predicted)\n", absl::StrFormat("%-14s", ""));
+    for (int c = 0; c < k; ++c) absl::StrAppendFormat(&out, " %9s", m.per_class(c).name());
+    absl::StrAppend(&out, "\n");
+    for (int t = 0; t < k; ++t) {
+      absl::StrAppendFormat(&out, "%-14s", m.per_class(t).name());
+      for (int p = 0; p < k; ++p) absl::StrAppendFormat(&out, " %9d", m.confusion(t * k + p));
+      absl::StrAppend(&out, "\n");
+    }
+  }
+  if (r.mistakes_size() > 0) {
+    absl::StrAppend(&out, "\nmost confident mistakes\n");
+    absl::StrAppendFormat(&out, "%-10s %-12s %-12s %s\n", "CONFIDENCE", "TRUE", "PREDICTED", "FILE");
+    for (const v1::Mistake& mistake : r.mistakes()) {
+      absl::StrAppendFormat(&out, "%-10.4f %-12s %-12s %s\n", mistake.confidence(), mistake.true_class(),
+                            mistake.predicted_class(), mistake.path());
+    }
   }
   return out;
 }

@@ -49,5 +49,8 @@ class EpochEta {
   absl::Time start_;
 };
 std::string EvalText(const v1::EvalMetrics& m);
+// `catdogctl evaluate`: accuracy and loss, per-class precision, recall, F1
+// and support, the confusion matrix, the most confident mistakes.
+std::string EvaluationText(const v1::EvaluationReport& report);
 
 }  // namespace catdog::client

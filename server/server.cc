@@ -249,9 +249,15 @@ absl::Status Server::Start() {
                                                   options_.max_images_per_request, on_classify);
   inference_service_ = std::make_unique<InferenceServiceImpl>(engine_.get(), options_.upload_timeout,
                                                               policy_.get(), std::move(on_classify));
-  model_service_ = std::make_unique<ModelServiceImpl>(
-      jobs_.get(), engine_.get(), model_files_.get(), policy_.get(),
-      ImportLimits{int64_t{options_.max_import_mb} << 20, options_.upload_timeout});
+  ModelServiceOptions model_options;
+  model_options.max_import_bytes = int64_t{options_.max_import_mb} << 20;
+  model_options.upload_timeout = options_.upload_timeout;
+  std::error_code ec;
+  model_options.data_root = std::filesystem::canonical(options_.data_root, ec).string();
+  model_options.evaluation = common::ClassifierOptions{options_.device, common::Precision::kFp32};
+  model_options.evaluation_threads = options_.threads;
+  model_service_ = std::make_unique<ModelServiceImpl>(jobs_.get(), engine_.get(), model_files_.get(), policy_.get(),
+                                                      std::move(model_options));
   stats_service_ = std::make_unique<StatsServiceImpl>(engine_.get(), jobs_.get(), started, policy_.get());
 
   // Health stays open (no token) for probes.

@@ -20,7 +20,12 @@ cv::Mat DrawLabelledGrid(const std::vector<LabelledTile>& tiles, int cols, int t
     // The label on a band at the bottom of the tile, like the notebook's titles.
     const int band = std::max(14, t / 7);
     cv::rectangle(tile, cv::Rect(0, t - band, t, band), tiles[i].band, cv::FILLED);
-    cv::putText(tile, tiles[i].label, cv::Point(4, t - band / 4), cv::FONT_HERSHEY_SIMPLEX, band / 30.0,
+    // As large as the band allows, smaller when the label is wider than the tile.
+    double scale = band / 30.0;
+    int baseline = 0;
+    const int width = cv::getTextSize(tiles[i].label, cv::FONT_HERSHEY_SIMPLEX, scale, 1, &baseline).width;
+    if (width > t - 8) scale *= static_cast<double>(t - 8) / width;
+    cv::putText(tile, tiles[i].label, cv::Point(4, t - band / 4), cv::FONT_HERSHEY_SIMPLEX, scale,
                 cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
     const int k = static_cast<int>(i);
     tile.copyTo(grid(cv::Rect((k % cols) * t, (k / cols) * t, t, t)));

@@ -4,6 +4,10 @@
 
 namespace catdog::common {
 
+double F1(double precision, double recall) {
+  return precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+}
+
 void FinishEvalMetrics(EvalMetrics& m) {
   const size_t k = m.confusion.size();
   m.precision.assign(k, 0.0);

@@ -32,6 +32,24 @@ struct EvalMetrics {
   std::vector<double> recall;
 };
 
+// A wrong answer of an evaluation (common/ml/model_evaluation.h).
+struct Mistake {
+  std::string path;  // relative to the dataset root
+  int true_class = 0;       // indices into the model's class names
+  int predicted_class = 0;
+  float confidence = 0;     // probability of the predicted class
+  std::string thumbnail_jpeg;
+};
+
+struct EvaluationReport {
+  EvalMetrics metrics;  // over the model's classes; loss is the mean cross-entropy
+  std::vector<Mistake> mistakes;  // most confident first
+  int64_t skipped = 0;            // files that did not decode
+};
+
+// 2PR / (P + R), 0 when both are 0.
+double F1(double precision, double recall);
+
 // Fills precision/recall/accuracy from `confusion` (count must be set).
 void FinishEvalMetrics(EvalMetrics& metrics);
 

@@ -3,13 +3,19 @@
 #include <algorithm>
 #include <memory>
 
+#include <optional>
+#include <thread>
+
 #include <grpcpp/alarm.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/model_conversion.h"
 #include "api/model_id.h"
+#include "common/ml/device.h"
+#include "common/ml/model_evaluation.h"
 #include "server/rpc/reply.h"
+#include "server/training/data_root.h"
 
 namespace catdog::server {
 namespace {
@@ -46,6 +52,12 @@ class FailedExport final : public grpc::ServerWriteReactor<v1::ModelChunk> {
   void OnDone() override { delete this; }
 };
 
+class FailedEvaluation final : public grpc::ServerWriteReactor<v1::EvaluationUpdate> {
+ public:
+  explicit FailedEvaluation(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
+
 class FailedImport final : public grpc::ServerReadReactor<v1::ImportModelRequest> {
  public:
   explicit FailedImport(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
@@ -62,8 +74,8 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
  public:
   ImportReactor(ModelServiceImpl* service, grpc::CallbackServerContext* context, v1::Model* response)
       : service_(service), response_(response), watchdog_(std::make_shared<Watchdog>(context)) {
-    if (service_->import_limits_.upload_timeout > absl::ZeroDuration()) {
-      alarm_.Set(absl::ToChronoTime(absl::Now() + service_->import_limits_.upload_timeout),
+    if (service_->options_.upload_timeout > absl::ZeroDuration()) {
+      alarm_.Set(absl::ToChronoTime(absl::Now() + service_->options_.upload_timeout),
                  [watchdog = watchdog_](bool fired) {
                    if (fired) watchdog->Fire();
                  });
@@ -76,7 +88,7 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
       if (watchdog_->fired()) {
         return End(absl::DeadlineExceededError(absl::StrCat(
             "the upload did not finish within ",
-            absl::FormatDuration(service_->import_limits_.upload_timeout))));
+            absl::FormatDuration(service_->options_.upload_timeout))));
       }
       return Complete();
     }
@@ -90,9 +102,9 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
       header_ = request_.header();
     } else if (request_.part_case() == v1::ImportModelRequest::kData) {
       const int64_t total = static_cast<int64_t>(bytes_.size() + request_.data().size());
-      if (total > service_->import_limits_.max_bytes) {
+      if (total > service_->options_.max_import_bytes) {
         return End(absl::ResourceExhaustedError(absl::StrCat("the file is larger than the server's limit of ",
-                                                             service_->import_limits_.max_bytes >> 20,
+                                                             service_->options_.max_import_bytes >> 20,
                                                              " MiB (--max-import-mb)")));
       }
       bytes_.append(request_.data());
@@ -235,6 +247,136 @@ grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerCon
   return Reply(context, policy_->redact.Status(promoted.status()));
 }
 
+// Runs one evaluation on its own thread and streams its progress (at most
+// one write in flight; a newer progress replaces one not yet written), then
+// the report. A client that leaves stops it at the next batch.
+class ModelServiceImpl::EvaluateReactor final : public grpc::ServerWriteReactor<v1::EvaluationUpdate> {
+ public:
+  EvaluateReactor(ModelServiceImpl* service, std::string checkpoint, DatasetPath dataset, std::string model_id,
+                  int max_mistakes)
+      : service_(service) {
+    worker_ = std::thread([this, checkpoint = std::move(checkpoint), dataset = std::move(dataset),
+                           model_id = std::move(model_id), max_mistakes] {
+      Run(checkpoint, dataset, model_id, max_mistakes);
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) stop_.RequestStop();
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+    }
+    Pump();
+  }
+  void OnCancel() override { stop_.RequestStop(); }
+  void OnDone() override {
+    // Finish may have been called on the worker thread, which may be this one.
+    if (worker_.get_id() == std::this_thread::get_id()) {
+      worker_.detach();
+    } else {
+      worker_.join();
+    }
+    service_->evaluating_.store(false);
+    delete this;
+  }
+
+ private:
+  void Run(const std::string& checkpoint, const DatasetPath& dataset, const std::string& model_id, int max_mistakes) {
+    if (service_->options_.evaluation_threads > 0) common::ConfigureThreads(service_->options_.evaluation_threads);
+    const absl::Time started = absl::Now();
+    absl::StatusOr<std::unique_ptr<common::Classifier>> classifier =
+        common::Classifier::Load(checkpoint, service_->options_.evaluation);
+    if (!classifier.ok()) return End(classifier.status());
+    common::EvaluationOptions options;
+    options.max_mistakes = max_mistakes;
+    options.confine_root = service_->options_.data_root;
+    absl::Time last_progress = absl::InfinitePast();
+    absl::StatusOr<common::EvaluationReport> report = common::EvaluateOnFolder(
+        **classifier, dataset.resolved, options,
+        [&](int64_t done, int64_t total) {
+          if (absl::Now() - last_progress < absl::Milliseconds(500) && done < total) return;
+          last_progress = absl::Now();
+          v1::EvaluationUpdate update;
+          update.mutable_progress()->set_images_done(done);
+          update.mutable_progress()->set_images_total(total);
+          Post(std::move(update));
+        },
+        &stop_);
+    if (!report.ok()) return End(report.status());
+    v1::EvaluationUpdate update;
+    *update.mutable_report() = api::EvaluationReportToProto(*report, (*classifier)->card().class_names);
+    update.mutable_report()->set_model_id(model_id);
+    update.mutable_report()->set_dataset(dataset.relative);
+    update.mutable_report()->set_seconds(absl::ToDoubleSeconds(absl::Now() - started));
+    {
+      absl::MutexLock lock(&mu_);
+      final_ = std::move(update);
+      status_ = grpc::Status::OK;
+      ended_ = true;
+    }
+    Pump();
+  }
+
+  void End(const absl::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      status_ = api::ToGrpcStatus(service_->policy_->redact.Status(status));
+      ended_ = true;
+    }
+    Pump();
+  }
+
+  void Post(v1::EvaluationUpdate update) {
+    {
+      absl::MutexLock lock(&mu_);
+      pending_ = std::move(update);
+    }
+    Pump();
+  }
+
+  // Starts the next write, or the finish, when nothing is in flight. The
+  // decision is taken under the lock; the call into gRPC is made outside it.
+  void Pump() {
+    enum { kNothing, kWrite, kWriteAndFinish, kFinish } action = kNothing;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || finished_) return;
+      if (pending_.has_value() && !ended_) {
+        current_ = *std::move(pending_);
+        pending_.reset();
+        writing_ = true;
+        action = kWrite;
+      } else if (ended_) {
+        finished_ = true;
+        if (final_.has_value() && status_.ok()) {
+          current_ = *std::move(final_);
+          action = kWriteAndFinish;
+        } else {
+          action = kFinish;
+          status = status_;
+        }
+      }
+    }
+    if (action == kWrite) StartWrite(&current_);
+    if (action == kWriteAndFinish) StartWriteAndFinish(&current_, grpc::WriteOptions(), grpc::Status::OK);
+    if (action == kFinish) Finish(status);
+  }
+
+  ModelServiceImpl* const service_;
+  common::StopToken stop_;
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;     // the worker is done
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish called
+  std::optional<v1::EvaluationUpdate> pending_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::EvaluationUpdate> final_ ABSL_GUARDED_BY(mu_);
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
+  v1::EvaluationUpdate current_;  // the message being written
+  std::thread worker_;  // last: started once the rest exists
+};
+
 grpc::ServerWriteReactor<v1::ModelChunk>* ModelServiceImpl::ExportModel(grpc::CallbackServerContext* context,
                                                                        const v1::ExportModelRequest* request) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
@@ -255,6 +397,28 @@ grpc::ServerReadReactor<v1::ImportModelRequest>* ModelServiceImpl::ImportModel(g
     return new FailedImport(absl::ResourceExhaustedError("another import is running; try again when it is done"));
   }
   return new ImportReactor(this, context, response);
+}
+
+grpc::ServerWriteReactor<v1::EvaluationUpdate>* ModelServiceImpl::EvaluateModel(
+    grpc::CallbackServerContext* context, const v1::EvaluateModelRequest* request) {
+  absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
+  if (!principal.ok()) return new FailedEvaluation(principal.status());
+  absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
+  if (!id.ok()) return new FailedEvaluation(id.status());
+  if (id->is_file()) return new FailedEvaluation(absl::InvalidArgumentError("only stored models can be evaluated"));
+  absl::StatusOr<std::string> checkpoint = files_->Path(*id);
+  if (!checkpoint.ok()) return new FailedEvaluation(policy_->redact.Status(checkpoint.status()));
+  absl::StatusOr<DatasetPath> dataset = ResolveDatasetPath(options_.data_root, request->dataset());
+  if (!dataset.ok()) return new FailedEvaluation(dataset.status());
+  if (request->max_mistakes() < 0 || request->max_mistakes() > 256) {
+    return new FailedEvaluation(absl::InvalidArgumentError("max_mistakes must be in 0..256"));
+  }
+  if (evaluating_.exchange(true)) {
+    return new FailedEvaluation(
+        absl::ResourceExhaustedError("another evaluation is running; try again when it is done"));
+  }
+  return new EvaluateReactor(this, *std::move(checkpoint), *std::move(dataset), id->ToString(),
+                             request->max_mistakes() > 0 ? request->max_mistakes() : 16);
 }
 
 }  // namespace catdog::server

@@ -3,11 +3,13 @@
 // Promotion loads the model on the calling gRPC thread (seconds for a big
 // model): rare, and requests keep being served meanwhile. Export and import
 // of PyTorch state dicts (common/ml/pytorch_interop.h) run there too; one
-// import at a time, its upload bounded in size and time.
+// import at a time, its upload bounded in size and time. An evaluation runs
+// on a thread of its own, one at a time, streaming its progress.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "absl/time/time.h"
 #include "catdog/v1/catdog.grpc.pb.h"
@@ -18,17 +20,20 @@
 
 namespace catdog::server {
 
-struct ImportLimits {
-  int64_t max_bytes = int64_t{512} << 20;
-  absl::Duration upload_timeout = absl::Minutes(10);  // 0 = none
+struct ModelServiceOptions {
+  int64_t max_import_bytes = int64_t{512} << 20;
+  absl::Duration upload_timeout = absl::Minutes(10);  // for an import; 0 = none
+  std::string data_root;                 // where EvaluateModel's datasets are
+  common::ClassifierOptions evaluation;  // device of evaluations
+  int evaluation_threads = 0;            // intra-op threads of an evaluation; 0 = the process's
 };
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {
  public:
   // All must outlive the service.
   ModelServiceImpl(JobManager* jobs, ServingEngine* engine, const ModelFiles* files, const CallPolicy* policy,
-                   ImportLimits import_limits)
-      : jobs_(jobs), engine_(engine), files_(files), policy_(policy), import_limits_(import_limits) {}
+                   ModelServiceOptions options)
+      : jobs_(jobs), engine_(engine), files_(files), policy_(policy), options_(std::move(options)) {}
 
   grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
                                        const v1::ListModelsRequest* request,
@@ -43,9 +48,12 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
                                                         const v1::ExportModelRequest* request) override;
   grpc::ServerReadReactor<v1::ImportModelRequest>* ImportModel(grpc::CallbackServerContext* context,
                                                               v1::Model* response) override;
+  grpc::ServerWriteReactor<v1::EvaluationUpdate>* EvaluateModel(grpc::CallbackServerContext* context,
+                                                               const v1::EvaluateModelRequest* request) override;
 
  private:
   class ImportReactor;
+  class EvaluateReactor;
 
   // A model for a reply: no server path in its path or id.
   v1::Model Redacted(v1::Model model) const;
@@ -54,8 +62,9 @@ class ModelServiceImpl final : public v1::ModelService::CallbackService {
   ServingEngine* const engine_;
   const ModelFiles* const files_;
   const CallPolicy* const policy_;
-  const ImportLimits import_limits_;
+  const ModelServiceOptions options_;
   std::atomic<bool> importing_{false};
+  std::atomic<bool> evaluating_{false};
 };
 
 }  // namespace catdog::server

@@ -1,7 +1,9 @@
 #include "server/rpc/training_service.h"
 
 #include <deque>
+#include <map>
 #include <memory>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -166,6 +168,15 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::GetJob(grpc::CallbackServerContex
   CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeTrain);
   absl::StatusOr<common::JobInfo> job = jobs_->Get(request->job_id());
   if (job.ok()) *response = ToProto(*job);
+  if (job.ok() && request->with_history()) {
+    // From the job's event log; a resumed job may have recorded an epoch
+    // twice, and the later record is the one its checkpoints follow.
+    std::map<int64_t, common::EpochMetrics> epochs;
+    for (const common::JobEvent& e : hub_->Poll(job->id, 0).events) {
+      if (const auto* m = std::get_if<common::EpochMetrics>(&e.payload)) epochs[m->epoch] = *m;
+    }
+    for (const auto& [epoch, m] : epochs) *response->add_history() = api::EpochMetricsToProto(m);
+  }
   return Reply(context, job.status());
 }
 

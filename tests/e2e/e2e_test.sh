@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end: the real catdogd and catdogctl binaries over loopback. Starts
 # the server on an OS-chosen port, trains a tiny job with a live watch,
-# classifies, reads stats and models, checks error exit codes, then SIGTERM
+# classifies, evaluates, draws its curves, reads stats and models, checks
+# error exit codes, then SIGTERM
 # and a clean exit 0; then catdog-train against a full disk.
 #
 #   e2e_test.sh BUILD_DIR
@@ -53,6 +54,15 @@ right="$(echo "$cls" | awk -F'\t' '{ n = split($1, p, "/"); if (p[n-1] == $2) c+
 (( right >= 12 )) || fail "only $right of 16 right"
 
 "$ctl" stats | grep -q "images classified: 16" || fail "stats"
+
+# Evaluation a person reads, and the curves as a picture.
+"$ctl" evaluate "$job/best" synth_test --grid "$work/mistakes.png" >"$work/eval.txt" || fail "evaluate"
+grep -q "^$job/best on synth_test: 16 images" "$work/eval.txt" || fail "evaluate: $(cat "$work/eval.txt")"
+grep -q "^confusion (rows: true class" "$work/eval.txt" || fail "evaluate: no confusion matrix"
+grep -qE "^cat +[0-9.]+ +[0-9.]+ +[0-9.]+ +8$" "$work/eval.txt" || fail "evaluate: no per-class row"
+"$ctl" --json evaluate "$job/best" synth_test | tail -n1 | grep -q '"count":16' || fail "evaluate --json"
+"$ctl" curves "$job" --out "$work/curves.png" | grep -q "6 epochs" || fail "curves"
+[[ -s "$work/curves.png" ]] || fail "no curves written"
 "$ctl" --json preview "$work/data/synth" --out "$work/grid.png" | grep -qx "{\"wrote\":\"$work/grid.png\"}" \
   || fail "preview --json"
 [[ -s "$work/grid.png" ]] || fail "no grid written"

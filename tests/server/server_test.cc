@@ -164,6 +164,19 @@ TEST_F(ServerTest, TrainsToSucceededAutoPromotesAndClassifiesCorrectly) {
   EXPECT_EQ(ids, (std::set<std::string>{job->id() + "/best", job->id() + "/last"}));
 }
 
+TEST_F(ServerTest, GetJobWithHistoryGivesEveryEpochInOrder) {
+  StartServer(Options());
+  const std::string job = TrainJob();
+  auto plain = client_->GetJob(job);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->history_size(), 0);  // only when asked
+  auto full = client_->GetJob(job, /*with_history=*/true);
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_EQ(full->history_size(), 5);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(full->history(i).epoch(), i + 1);
+  EXPECT_GT(full->history(0).train_loss(), 0);
+}
+
 TEST_F(ServerTest, TwoWatchersOneLateEachSeeEveryEpochOnceInOrder) {
   StartServer(Options());
   auto job = client_->StartTraining(TinyConfig());

@@ -1,6 +1,7 @@
-// ExportModel / ImportModel against a real in-process catdogd: a PyTorch
-// state dict goes in, is listed, promoted, served across a restart and comes
-// back out with the same weights; bad uploads are refused and leave nothing.
+// ModelService's export, import and evaluation against a real in-process
+// catdogd: a PyTorch state dict goes in, is listed, promoted, served across a
+// restart and comes back out with the same weights; bad uploads are refused
+// and leave nothing; a stored model is evaluated on a dataset.
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -20,7 +21,7 @@ namespace {
 
 using catdog::client::CatdogClient;
 
-class ModelImportTest : public ::testing::Test {
+class ModelServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::filesystem::create_directories(dir_.Sub("data"));
@@ -80,7 +81,7 @@ class ModelImportTest : public ::testing::Test {
   std::unique_ptr<CatdogClient> client_;
 };
 
-TEST_F(ModelImportTest, ImportedModelIsListedServedAcrossARestartAndExportedUnchanged) {
+TEST_F(ModelServiceTest, ImportedModelIsListedServedAcrossARestartAndExportedUnchanged) {
   Start();
   absl::StatusOr<v1::Model> imported = client_->ImportModel(Header("notebook"), state_dict_);
   ASSERT_TRUE(imported.ok()) << imported.status();
@@ -112,7 +113,7 @@ TEST_F(ModelImportTest, ImportedModelIsListedServedAcrossARestartAndExportedUnch
   EXPECT_TRUE(torch::equal(Logits(dir_.Sub("random.ckpt")), Logits(dir_.Sub("back.ckpt"))));
 }
 
-TEST_F(ModelImportTest, BadUploadsAreRefusedAndLeaveNothing) {
+TEST_F(ModelServiceTest, BadUploadsAreRefusedAndLeaveNothing) {
   ServerOptions o = Options();
   o.max_import_mb = 4;  // a width-1/8 model is about 1 MB
   Start(o);
@@ -137,7 +138,7 @@ TEST_F(ModelImportTest, BadUploadsAreRefusedAndLeaveNothing) {
   EXPECT_EQ(client_->PromoteModel("imported:nothing").status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST_F(ModelImportTest, AStalledUploadIsCutOffAndFreesTheImportSlot) {
+TEST_F(ModelServiceTest, AStalledUploadIsCutOffAndFreesTheImportSlot) {
   ServerOptions o = Options();
   o.upload_timeout = absl::Milliseconds(300);
   Start(o);
@@ -154,6 +155,42 @@ TEST_F(ModelImportTest, AStalledUploadIsCutOffAndFreesTheImportSlot) {
   // ...and the next import gets the slot.
   ASSERT_TRUE(client_->ImportModel(Header("after"), state_dict_).ok());
   EXPECT_EQ(ImportedFiles(), std::vector<std::string>{"after.ckpt"});
+}
+
+TEST_F(ModelServiceTest, EvaluatesAStoredModelOnADatasetUnderTheDataRoot) {
+  catdog::testing::WriteSyntheticDataset(dir_.Sub("data/synth"), 10, 32);
+  Start();
+  ASSERT_TRUE(client_->ImportModel(Header("random"), state_dict_).ok());
+  v1::EvaluateModelRequest request;
+  request.set_model_id("imported:random");
+  request.set_dataset("synth");
+  request.set_max_mistakes(4);
+  int64_t last_done = 0, progress_calls = 0;
+  auto report = client_->EvaluateModel(request, [&](int64_t done, int64_t total) {
+    EXPECT_EQ(total, 20);
+    EXPECT_GE(done, last_done);
+    last_done = done;
+    ++progress_calls;
+  });
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_GE(progress_calls, 1);
+  EXPECT_EQ(report->model_id(), "imported:random");
+  EXPECT_EQ(report->dataset(), "synth");
+  EXPECT_EQ(report->metrics().count(), 20);
+  ASSERT_EQ(report->metrics().per_class_size(), 2);
+  ASSERT_EQ(report->metrics().confusion_size(), 4);
+  int64_t wrong = report->metrics().confusion(1) + report->metrics().confusion(2);
+  EXPECT_EQ(report->mistakes_size(), std::min<int64_t>(4, wrong));
+  for (const v1::Mistake& m : report->mistakes()) {
+    EXPECT_EQ(m.path().find(dir_.path()), std::string::npos);  // relative, no server path
+    EXPECT_FALSE(m.thumbnail().empty());
+  }
+
+  request.set_dataset("../outside");
+  EXPECT_EQ(client_->EvaluateModel(request, nullptr).status().code(), absl::StatusCode::kPermissionDenied);
+  request.set_dataset("synth");
+  request.set_model_id("imported:nothing");
+  EXPECT_EQ(client_->EvaluateModel(request, nullptr).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
