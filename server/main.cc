@@ -144,14 +144,14 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", server.status());
     return 1;
   }
-  // Scripts and tests read the bound port from this line.
-  std::printf("catdogd listening on %s\n", (*server)->address().c_str());
-  std::fflush(stdout);
-
   if (o.insecure && !catdog::server::IsLoopbackAddress(o.listen_address)) {
     spdlog::warn("--insecure: {} is reachable from other machines{}{}", o.listen_address,
                  o.tls_cert.empty() ? ", without TLS" : "", o.tokens_file.empty() ? ", without tokens" : "");
   }
+  // Scripts and tests read the bound port from this line; what is logged
+  // before it is in the log when they do.
+  std::printf("catdogd listening on %s\n", (*server)->address().c_str());
+  std::fflush(stdout);
   std::thread signal_thread([&signals, s = server->get()] {
     int sig = 0;
     while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
