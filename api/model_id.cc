@@ -27,7 +27,8 @@ absl::Status ModelId::CheckImportedName(absl::string_view name) {
                   });
   if (ok) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
-      "model name '", name.substr(0, 64), name.size() > 64 ? "...": "", "': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"));
+      "model name '", name.substr(0, 64), name.size() > 64 ? "..." : "",
+      "': use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"));
 }
 
 absl::StatusOr<ModelId> ModelId::Parse(absl::string_view text) {

@@ -110,8 +110,8 @@ absl::Status WriteCurves(const v1::Job& job, const std::string& out) {
   const double last_epoch = job.history().rbegin()->epoch();
   for (const v1::EvalMetrics& t : job.test()) {
     const double at = t.checkpoint_kind() == "best" && job.best_epoch() > 0 ? job.best_epoch() : last_epoch;
-    accuracies.push_back({absl::StrCat("test (", t.checkpoint_kind(), ")"), t.checkpoint_kind() == "best" ? kRed : kBlack,
-                          {{at, t.accuracy()}}});
+    const cv::Scalar color = t.checkpoint_kind() == "best" ? kRed : kBlack;
+    accuracies.push_back({absl::StrCat("test (", t.checkpoint_kind(), ")"), color, {{at, t.accuracy()}}});
   }
   cv::Mat image(440, 1000, CV_8UC3, cv::Scalar::all(255));
   const double best = static_cast<double>(job.best_epoch());

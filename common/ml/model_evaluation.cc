@@ -80,7 +80,7 @@ absl::StatusOr<EvaluationReport> EvaluateOnFolder(const Classifier& classifier, 
 
   std::stable_sort(mistakes.begin(), mistakes.end(),
                    [](const Mistake& a, const Mistake& b) { return a.confidence > b.confidence; });
-  if (mistakes.size() > static_cast<size_t>(options.max_mistakes)) mistakes.resize(static_cast<size_t>(options.max_mistakes));
+  mistakes.resize(std::min(mistakes.size(), static_cast<size_t>(options.max_mistakes)));
   for (Mistake& m : mistakes) {
     const std::string path = (std::filesystem::path(folder.root) / m.path).string();
     absl::StatusOr<cv::Mat> image = ReadImageFile(path, options.thumbnail_size, options.confine_root);

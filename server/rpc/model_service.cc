@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <memory>
-
 #include <optional>
 #include <thread>
 
@@ -21,6 +20,10 @@ namespace catdog::server {
 namespace {
 
 constexpr size_t kChunkBytes = size_t{1} << 20;
+
+using RefusedExport = Refused<grpc::ServerWriteReactor<v1::ModelChunk>>;
+using RefusedImport = Refused<grpc::ServerReadReactor<v1::ImportModelRequest>>;
+using RefusedEvaluation = Refused<grpc::ServerWriteReactor<v1::EvaluationUpdate>>;
 
 // Streams `bytes` in chunks, one write in flight.
 class ChunkWriter final : public grpc::ServerWriteReactor<v1::ModelChunk> {
@@ -44,24 +47,6 @@ class ChunkWriter final : public grpc::ServerWriteReactor<v1::ModelChunk> {
   const std::string bytes_;
   size_t offset_ = 0;
   v1::ModelChunk chunk_;
-};
-
-class FailedExport final : public grpc::ServerWriteReactor<v1::ModelChunk> {
- public:
-  explicit FailedExport(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
-  void OnDone() override { delete this; }
-};
-
-class FailedEvaluation final : public grpc::ServerWriteReactor<v1::EvaluationUpdate> {
- public:
-  explicit FailedEvaluation(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
-  void OnDone() override { delete this; }
-};
-
-class FailedImport final : public grpc::ServerReadReactor<v1::ImportModelRequest> {
- public:
-  explicit FailedImport(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
-  void OnDone() override { delete this; }
 };
 
 }  // namespace
@@ -380,21 +365,22 @@ class ModelServiceImpl::EvaluateReactor final : public grpc::ServerWriteReactor<
 grpc::ServerWriteReactor<v1::ModelChunk>* ModelServiceImpl::ExportModel(grpc::CallbackServerContext* context,
                                                                        const v1::ExportModelRequest* request) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
-  if (!principal.ok()) return new FailedExport(principal.status());
+  if (!principal.ok()) return new RefusedExport(principal.status());
   absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
-  if (!id.ok()) return new FailedExport(id.status());
-  if (id->is_file()) return new FailedExport(absl::InvalidArgumentError("only stored models can be exported"));
+  if (!id.ok()) return new RefusedExport(id.status());
+  if (id->is_file()) return new RefusedExport(absl::InvalidArgumentError("only stored models can be exported"));
   absl::StatusOr<std::string> bytes = files_->Export(*id);
-  if (!bytes.ok()) return new FailedExport(policy_->redact.Status(bytes.status()));
+  if (!bytes.ok()) return new RefusedExport(policy_->redact.Status(bytes.status()));
   return new ChunkWriter(*std::move(bytes));
 }
 
 grpc::ServerReadReactor<v1::ImportModelRequest>* ModelServiceImpl::ImportModel(grpc::CallbackServerContext* context,
                                                                               v1::Model* response) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
-  if (!principal.ok()) return new FailedImport(principal.status());
+  if (!principal.ok()) return new RefusedImport(principal.status());
   if (importing_.exchange(true)) {
-    return new FailedImport(absl::ResourceExhaustedError("another import is running; try again when it is done"));
+    return new RefusedImport(
+        absl::ResourceExhaustedError("another import is running; try again when it is done"));
   }
   return new ImportReactor(this, context, response);
 }
@@ -402,19 +388,19 @@ grpc::ServerReadReactor<v1::ImportModelRequest>* ModelServiceImpl::ImportModel(g
 grpc::ServerWriteReactor<v1::EvaluationUpdate>* ModelServiceImpl::EvaluateModel(
     grpc::CallbackServerContext* context, const v1::EvaluateModelRequest* request) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
-  if (!principal.ok()) return new FailedEvaluation(principal.status());
+  if (!principal.ok()) return new RefusedEvaluation(principal.status());
   absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
-  if (!id.ok()) return new FailedEvaluation(id.status());
-  if (id->is_file()) return new FailedEvaluation(absl::InvalidArgumentError("only stored models can be evaluated"));
+  if (!id.ok()) return new RefusedEvaluation(id.status());
+  if (id->is_file()) return new RefusedEvaluation(absl::InvalidArgumentError("only stored models can be evaluated"));
   absl::StatusOr<std::string> checkpoint = files_->Path(*id);
-  if (!checkpoint.ok()) return new FailedEvaluation(policy_->redact.Status(checkpoint.status()));
+  if (!checkpoint.ok()) return new RefusedEvaluation(policy_->redact.Status(checkpoint.status()));
   absl::StatusOr<DatasetPath> dataset = ResolveDatasetPath(options_.data_root, request->dataset());
-  if (!dataset.ok()) return new FailedEvaluation(dataset.status());
+  if (!dataset.ok()) return new RefusedEvaluation(dataset.status());
   if (request->max_mistakes() < 0 || request->max_mistakes() > 256) {
-    return new FailedEvaluation(absl::InvalidArgumentError("max_mistakes must be in 0..256"));
+    return new RefusedEvaluation(absl::InvalidArgumentError("max_mistakes must be in 0..256"));
   }
   if (evaluating_.exchange(true)) {
-    return new FailedEvaluation(
+    return new RefusedEvaluation(
         absl::ResourceExhaustedError("another evaluation is running; try again when it is done"));
   }
   return new EvaluateReactor(this, *std::move(checkpoint), *std::move(dataset), id->ToString(),

@@ -1,4 +1,4 @@
-// Finishing a unary callback call: every status leaves through
+// Finishing a callback call early or unary: every status leaves through
 // api::ToGrpcStatus.
 #pragma once
 
@@ -16,5 +16,13 @@ inline grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, con
   reactor->Finish(api::ToGrpcStatus(status));
   return reactor;
 }
+
+// A streaming call refused before it started: `new Refused<grpc::ServerWriteReactor<M>>(status)`.
+template <typename Reactor>
+class Refused final : public Reactor {
+ public:
+  explicit Refused(const absl::Status& status) { this->Finish(api::ToGrpcStatus(status)); }
+  void OnDone() override { delete this; }
+};
 
 }  // namespace catdog::server

@@ -15,13 +15,6 @@
 namespace catdog::server {
 namespace {
 
-// A WatchJob call that failed before it started streaming.
-class FailedWatch final : public grpc::ServerWriteReactor<v1::JobEvent> {
- public:
-  explicit FailedWatch(const absl::Status& status) { Finish(api::ToGrpcStatus(status)); }
-  void OnDone() override { delete this; }
-};
-
 // Streams a job's events: the replay, then live ones as the hub publishes
 // them, until the log closes (OK), the server shuts down (UNAVAILABLE) or the
 // client leaves (CANCELLED). At most one write is in flight.
@@ -225,9 +218,9 @@ grpc::ServerUnaryReactor* TrainingServiceImpl::DeleteJob(grpc::CallbackServerCon
 grpc::ServerWriteReactor<v1::JobEvent>* TrainingServiceImpl::WatchJob(grpc::CallbackServerContext* context,
                                                                       const v1::WatchJobRequest* request) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
-  if (!principal.ok()) return new FailedWatch(principal.status());
+  if (!principal.ok()) return new Refused<grpc::ServerWriteReactor<v1::JobEvent>>(principal.status());
   absl::StatusOr<common::JobInfo> job = jobs_->Get(request->job_id());
-  if (!job.ok()) return new FailedWatch(job.status());
+  if (!job.ok()) return new Refused<grpc::ServerWriteReactor<v1::JobEvent>>(job.status());
   return new WatchReactor(hub_, job->id, job->class_names, &policy_->redact);
 }
 

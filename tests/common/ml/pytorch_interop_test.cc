@@ -36,7 +36,8 @@ bool HavePythonTorch() {
 
 // Runs tests/interop/notebook.py and returns its logits.
 torch::Tensor Notebook(const std::string& args) {
-  const std::string command = std::string("/usr/bin/python3 ") + CATDOG_SOURCE_DIR + "/tests/interop/notebook.py " + args;
+  const std::string command =
+      std::string("/usr/bin/python3 ") + CATDOG_SOURCE_DIR + "/tests/interop/notebook.py " + args;
   FILE* pipe = popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr);
   std::string out;
