@@ -2,8 +2,9 @@
 #
 #   bench_photos DATA_ROOT PER_CLASS IMAGES   (needs $data and $build)
 #
-# Makes DATA_ROOT/pets with PER_CLASS training photos per class (links to
-# $data/train, or synthetic images when the photos are absent) and sets the
+# Makes DATA_ROOT/pets with PER_CLASS training photos per class (copies from
+# $data/train: catdogd refuses links that lead out of its data root; or
+# synthetic images when the photos are absent) and sets the
 # array `images` to IMAGES files to classify (test photos, else synthetic).
 bench_photos() {
   local root="$1" per_class="$2" count="$3" cls f files
@@ -12,7 +13,7 @@ bench_photos() {
     for cls in cat dog; do
       mkdir -p "$root/pets/$cls"
       mapfile -t files < <(find "$data/train/$cls" -type f | sort -V)
-      for f in "${files[@]:0:$per_class}"; do ln -s "$(realpath "$f")" "$root/pets/$cls/"; done
+      cp "${files[@]:0:$per_class}" "$root/pets/$cls/"
     done
     mapfile -t images < <(find "$data/test" -type f | sort -V | head -"$count")
   else
