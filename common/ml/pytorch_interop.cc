@@ -524,18 +524,22 @@ absl::StatusOr<at::Tensor> Materialize(const TensorRef& ref, caffe2::serialize::
   if (ref.storage_numel < 0 || static_cast<uint64_t>(ref.storage_numel) > bytes / item) {
     return absl::InvalidArgumentError(absl::StrCat("storage ", ref.storage_key, " is shorter than it claims"));
   }
-  // Every element the view reaches must lie inside the storage.
-  int64_t last = ref.offset;
-  bool empty = false;
+  // Every element the view reaches must lie inside the storage, and the view
+  // may hold no more elements than the storage (a state dict never expands
+  // a tensor; a stride-0 view could otherwise ask for any amount of memory).
+  if (ref.offset < 0 || ref.sizes.size() > 8) {
+    return absl::InvalidArgumentError("tensor with a negative offset or more than 8 dimensions");
+  }
+  int64_t last = ref.offset, numel = 1;
   for (size_t d = 0; d < ref.sizes.size(); ++d) {
-    if (ref.sizes[d] < 0 || ref.strides[d] < 0 || ref.sizes[d] > (int64_t{1} << 40) ||
-        ref.strides[d] > (int64_t{1} << 40)) {
+    int64_t reach = 0;
+    if (ref.sizes[d] < 0 || ref.strides[d] < 0 || __builtin_mul_overflow(numel, ref.sizes[d], &numel) ||
+        (ref.sizes[d] > 0 && (__builtin_mul_overflow(ref.sizes[d] - 1, ref.strides[d], &reach) ||
+                              __builtin_add_overflow(last, reach, &last)))) {
       return absl::InvalidArgumentError("tensor with a negative or huge size or stride");
     }
-    if (ref.sizes[d] == 0) empty = true;
-    else last += (ref.sizes[d] - 1) * ref.strides[d];
   }
-  if (ref.offset < 0 || (!empty && last >= ref.storage_numel)) {
+  if (numel > 0 && (last >= ref.storage_numel || numel > ref.storage_numel)) {
     return absl::InvalidArgumentError(absl::StrCat("tensor reaches past the end of storage ", ref.storage_key));
   }
   const at::Tensor storage = torch::from_blob(it->second.first.get(), {ref.storage_numel},

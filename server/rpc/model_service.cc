@@ -58,7 +58,7 @@ class ChunkWriter final : public grpc::ServerWriteReactor<v1::ModelChunk> {
 class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1::ImportModelRequest> {
  public:
   ImportReactor(ModelServiceImpl* service, grpc::CallbackServerContext* context, v1::Model* response)
-      : service_(service), response_(response), watchdog_(std::make_shared<Watchdog>(context)) {
+      : service_(service), context_(context), response_(response), watchdog_(std::make_shared<Watchdog>(context)) {
     if (service_->options_.upload_timeout > absl::ZeroDuration()) {
       alarm_.Set(absl::ToChronoTime(absl::Now() + service_->options_.upload_timeout),
                  [watchdog = watchdog_](bool fired) {
@@ -75,6 +75,8 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
             "the upload did not finish within ",
             absl::FormatDuration(service_->options_.upload_timeout))));
       }
+      // A client that went away mid-upload did not send the whole file.
+      if (context_->IsCancelled()) return End(absl::CancelledError("the client went away"));
       return Complete();
     }
     if (!header_.has_value()) {
@@ -161,6 +163,7 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
   }
 
   ModelServiceImpl* const service_;
+  grpc::CallbackServerContext* const context_;
   v1::Model* const response_;
   const std::shared_ptr<Watchdog> watchdog_;
   grpc::Alarm alarm_;

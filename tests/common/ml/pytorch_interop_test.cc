@@ -172,13 +172,22 @@ TEST_F(PyTorchInteropTest, HostileFilesAreRefusedNeverRun) {
   // pickle's classic exploit: os.system("...") on load.
   refused(Archive("\x80\x02" "cos\nsystem\n" "X\x04\x00\x00\x00true" "\x85R."s), "refusing the global os.system");
   refused(Archive("\x80\x02" "c__builtin__\neval\n."), "refusing the global __builtin__.eval");
-  // A tensor whose view reaches past its storage.
-  const std::string past_end =
-      "\x80\x02}(X\x01\x00\x00\x00w"
-      "ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
-      "ctorch\nFloatStorage\nX\x01\x00\x00\x00" "0" "X\x03\x00\x00\x00" "cpuK\x04tQ"
-      "K\x00(K\x08t(K\x01t\x89)tRu."s;
-  refused(Archive(past_end, {{"data/0", std::string(16, '\0')}}), "past the end of storage");
+  // Tensor views over a 4-float storage: reaching past it, expanded by a
+  // stride of 0 to a billion elements, and sizes whose product overflows.
+  const auto view = [](const std::string& sizes, const std::string& strides) {
+    return Archive("\x80\x02}(X\x01\x00\x00\x00w"
+                   "ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
+                   "ctorch\nFloatStorage\nX\x01\x00\x00\x00" "0" "X\x03\x00\x00\x00" "cpuK\x04tQ"
+                   "K\x00("s + sizes + "t(" + strides + "t\x89)tRu."s,
+                   {{"data/0", std::string(16, '\0')}});
+  };
+  refused(view("K\x08", "K\x01"), "past the end of storage");
+  refused(view("J\x00\x00\x10\x00J\x00\x04\x00\x00"s, "K\x00K\x00"s), "past the end of storage");
+  const std::string big = "\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40"s;  // LONG1 2^62
+  refused(view(big + big, "K\x01K\x01"), "huge size or stride");
+  // The same view within its storage imports as far as the names check.
+  const absl::Status fits = ImportStateDict(view("K\x04", "K\x01"), options, target).status();
+  EXPECT_NE(fits.message().find("classifier.0.weight"), std::string::npos) << fits;
   // Lists nested 100,000 deep (destroying them would overflow the stack).
   refused(Archive("\x80\x02" + std::string(100000, ']') + std::string(100000, 'a') + "."), "");
   refused(Archive("\x80\x02(" + std::string(200, '(') + std::string(200, 't') + "t."), "nested too deeply");
