@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's main command: installs dependencies, builds, starts catdogd,
-# runs a short training job with a live watch, classifies a few images and
-# shows the results, then stops the server with SIGTERM.
+# runs a short training job with a live watch, classifies a few images,
+# evaluates the served model on the test set (the mistakes grid and the
+# curves go to the work folder it names), shows the stats, then stops the
+# server with SIGTERM.
 #
 #   deploy/demo.sh [PHOTOS_DIR]
 #
@@ -53,6 +55,10 @@ echo "== checkpoints"
 "$ctl" models
 echo "== classifying 4 test images per class"
 "$ctl" classify $(find "$data_root/test/cat" -type f | sort | head -n 4) $(find "$data_root/test/dog" -type f | sort | head -n 4)
+echo "== evaluation of the served model on the test set (and its curves)"
+"$ctl" evaluate "$("$ctl" --json serving | sed -nE 's/.*"id":"([^"]+)".*/\1/p')" test --mistakes 4 \
+  --grid "$work/mistakes.png"
+"$ctl" curves "$("$ctl" --json jobs | head -n1 | sed -nE 's/.*"id":"([^"]+)".*/\1/p')" --out "$work/curves.png"
 echo "== server stats"
 "$ctl" stats
 
