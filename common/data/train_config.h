@@ -39,6 +39,10 @@ struct TrainConfig {
   int epochs = 55;
   double learning_rate = 1e-4;
   double weight_decay = 0.0;
+  // Training targets (1 - s) on the label and s / K spread over all K
+  // classes (PyTorch's label_smoothing); 0 = one-hot, the reference.
+  // Validation and test losses stay plain cross-entropy.
+  double label_smoothing = 0.0;
   double lr_factor = 0.1;
   int lr_patience = 4;
   int early_stop_patience = 7;

@@ -32,6 +32,7 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("epochs", "epochs", "--epochs", "maximum epochs", epochs),
       CATDOG_FIELD("learning_rate", "learning_rate", "--lr", "Adam learning rate", learning_rate),
       CATDOG_FIELD("weight_decay", "weight_decay", "--weight-decay", "Adam weight decay", weight_decay),
+      CATDOG_FIELD("label_smoothing", "label_smoothing", "--label-smoothing", "training target smoothing in [0, 1) (0 = one-hot, the reference)", label_smoothing),
       CATDOG_FIELD("lr_factor", "lr_factor", "--lr-factor", "ReduceLROnPlateau factor", lr_factor),
       CATDOG_FIELD("lr_patience", "lr_patience", "--lr-patience", "ReduceLROnPlateau patience (epochs)", lr_patience),
       CATDOG_FIELD("early_stop_patience", "early_stop_patience", "--early-stop-patience", "stop when the trigger exceeds this", early_stop_patience),

@@ -176,7 +176,11 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       at::Tensor loss;
       {
         AutocastScope autocast(s.device, s.precision);
-        loss = torch::nn::functional::cross_entropy(s.model->forward(images), labels);
+        loss = s.config.label_smoothing > 0.0
+                   ? torch::nn::functional::cross_entropy(
+                         s.model->forward(images), labels,
+                         torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(s.config.label_smoothing))
+                   : torch::nn::functional::cross_entropy(s.model->forward(images), labels);
       }
       if (s.scaler) {
         s.scaler->Scale(loss).backward();

@@ -134,6 +134,26 @@ TEST_F(TrainerTest, LearnsSyntheticClassesAndReportsEveryEpoch) {
   EXPECT_EQ(tags["Test Recall dog (Best)"], 1);
 }
 
+// With smoothing s over K = 2 classes the targets are (1 - s/2, s/2), whose
+// entropy bounds the training loss from below; validation loss stays plain
+// cross-entropy, so it falls below that bound once the model is right.
+TEST_F(TrainerTest, LabelSmoothingBoundsTheTrainingLossOnly) {
+  TrainConfig config = Config();
+  config.label_smoothing = 0.5;
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  RecordingObserver observer;
+  auto result = (*trainer)->Run(&observer, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const double floor = -(0.75 * std::log(0.75) + 0.25 * std::log(0.25));  // 0.5623
+  for (const EpochMetrics& m : observer.epochs) EXPECT_GE(m.train_loss, floor - 1e-3) << "epoch " << m.epoch;
+  EXPECT_GE(result->best_valid_accuracy, 0.9);
+  EXPECT_LT(observer.epochs.back().valid_loss, floor);
+
+  config.label_smoothing = 1.0;
+  EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TrainerTest, SameSeedOneThreadGivesSameLosses) {
   TrainConfig config = Config();
   config.threads = 1;
