@@ -46,7 +46,8 @@ inference::ModelInferRequest Fp32Request(int n, int size, bool raw) {
 }
 
 TEST(OipConversionTest, BytesInContentsAndRawGiveTheSameImages) {
-  absl::StatusOr<OipInputs> contents = ParseModelInferRequest(BytesRequest({"abc", "", "z"}), 32, 8);
+  const inference::ModelInferRequest request = BytesRequest({"abc", "", "z"});  // outlives the views
+  absl::StatusOr<OipInputs> contents = ParseModelInferRequest(request, 32, 8);
   ASSERT_TRUE(contents.ok()) << contents.status();
   EXPECT_EQ(contents->encoded, (std::vector<std::string_view>{"abc", "", "z"}));
   EXPECT_FALSE(contents->raw);
