@@ -61,8 +61,13 @@ int main(int argc, char** argv) {
                  "with DEADLINE_EXCEEDED (0 = no limit)")
       ->envname("CATDOG_UPLOAD_TIMEOUT_S")->capture_default_str()->check(CLI::Range(0.0, 86400.0));
   app.add_option("--serving-threads", o.serving_threads,
-                 "intra-op threads of the serving forward pass (0 = --threads)")
+                 "intra-op threads of the serving forward pass (0 = --threads); fewer while other "
+                 "processes hold the cores, unless --fixed-serving-threads")
       ->envname("CATDOG_SERVING_THREADS")->capture_default_str()->check(CLI::Range(0, 1024));
+  bool fixed_serving_threads = false;
+  app.add_flag("--fixed-serving-threads", fixed_serving_threads,
+               "keep the serving thread count even while other processes hold the cores")
+      ->envname("CATDOG_FIXED_SERVING_THREADS");
   app.add_option("--max-receive-buffer-mb", o.max_receive_buffer_mb,
                  "memory all connections together may hold for requests still arriving; past it gRPC "
                  "refuses or resets uploads (RESOURCE_EXHAUSTED)")
@@ -118,6 +123,7 @@ int main(int argc, char** argv) {
   o.shutdown_grace = absl::Seconds(shutdown_grace_s);
   o.upload_timeout = absl::Seconds(upload_timeout_s);
   o.tls_reload_interval = absl::Seconds(tls_reload_s);
+  o.adapt_serving_threads = !fixed_serving_threads;
   o.serving_precision = *catdog::common::ParsePrecision(serving_precision);  // checked above
 
   // OpenCV's own pixel cap, read at its first decode, bounds the formats

@@ -9,6 +9,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/family.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
@@ -128,6 +129,9 @@ Metrics::Metrics() {
   m->batch_size_ = &prometheus::BuildHistogram().Name("catdog_inference_batch_size")
                         .Help("Images per forward pass").Register(r)
                         .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
+  m->threads_ = &prometheus::BuildGauge().Name("catdog_inference_intra_op_threads")
+                    .Help("Intra-op threads of the latest forward pass (fewer while other processes hold the cores)")
+                    .Register(r).Add({});
   m->model_loads_ = &prometheus::BuildCounter().Name("catdog_model_loads_total")
                          .Help("Models loaded for serving").Register(r);
 }
@@ -157,6 +161,7 @@ void Metrics::ObserveRequest(const std::string& code, absl::Duration latency) {
 
 void Metrics::ObserveBatch(const BatchTiming& timing) {
   batch_size_->Observe(timing.size);
+  threads_->Set(timing.threads);
   const double per_image = absl::ToDoubleSeconds(timing.compute) / std::max(1, timing.size);
   for (const absl::Duration wait : timing.queue_waits) {
     queue_seconds_->Observe(absl::ToDoubleSeconds(wait));

@@ -7,6 +7,7 @@
 //   catdog_inference_queue_duration_seconds           histogram, per image: time in the batch queue
 //   catdog_inference_compute_duration_seconds         histogram, per image: its share of a forward pass
 //   catdog_inference_batch_size                       histogram, images per forward pass
+//   catdog_inference_intra_op_threads                 gauge, threads of the latest forward pass
 //   catdog_inference_count / _exec_count              counters, images / forward passes
 //   catdog_inference_queue_depth                      gauge
 //   catdog_inference_rejected_total / _expired_total  counters (queue full / caller gone or late)
@@ -39,6 +40,7 @@ class Registry;
 template <typename T>
 class Family;
 class Counter;
+class Gauge;
 class Histogram;
 }  // namespace prometheus
 
@@ -82,6 +84,7 @@ class Metrics {
   prometheus::Histogram* queue_seconds_ = nullptr;
   prometheus::Histogram* compute_seconds_ = nullptr;
   prometheus::Histogram* batch_size_ = nullptr;
+  prometheus::Gauge* threads_ = nullptr;
   prometheus::Family<prometheus::Counter>* model_loads_ = nullptr;
   std::unique_ptr<prometheus::Exposer> exposer_;  // last: serves what is above
   int port_ = 0;

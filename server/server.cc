@@ -194,9 +194,8 @@ absl::Status Server::Start() {
   serving.batcher.max_queue_delay = options_.max_queue_delay;
   serving.batcher.max_queue_size = options_.max_queued_images;
   serving.batcher.predict = hooks_.predict;
-  if (options_.serving_threads > 0) {
-    serving.batcher.on_thread_start = [n = options_.serving_threads] { common::ConfigureThreads(n); };
-  }
+  serving.batcher.intra_op_threads = options_.serving_threads;
+  serving.batcher.adapt_threads = options_.adapt_serving_threads;
   if (metrics_ != nullptr) {
     serving.batcher.on_batch = [m = metrics_.get()](const BatchTiming& t) { m->ObserveBatch(t); };
   }

@@ -67,6 +67,9 @@ struct ServerOptions {
   // Intra-op threads of the serving forward pass; 0 = the process's count.
   int serving_threads = 0;
   // Memory gRPC may hold for all connections and requests being received
+  // Fewer serving threads while other processes hold the cores (see
+  // server/serving/intra_op_governor.h).
+  bool adapt_serving_threads = true;
   // (a grpc::ResourceQuota): stalled uploads cannot pin more than this.
   int max_receive_buffer_mb = 1024;
   int max_images_per_request = 256;

@@ -49,6 +49,8 @@ int ConfigureThreads(int threads) {
   return torch::get_num_threads();
 }
 
+int IntraOpThreads() { return torch::get_num_threads(); }
+
 bool ConfigureHostAllocator() {
 #if defined(__GLIBC__)
   for (const char* var : {"MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",

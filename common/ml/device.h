@@ -14,9 +14,14 @@ namespace catdog::common {
 // INVALID_ARGUMENT.
 absl::StatusOr<c10::Device> ResolveDevice(const std::string& requested);
 
-// Sets LibTorch's intra-op thread count (process-wide); 0 = hardware
-// concurrency, and more than that is capped to it. Returns the count in effect.
+// Sets LibTorch's intra-op thread count for the calling thread (OpenMP keeps
+// it per thread) and as the default of threads that have not run LibTorch
+// yet; 0 = hardware concurrency, and more than that is capped to it. Returns
+// the count in effect.
 int ConfigureThreads(int threads);
+
+// The calling thread's intra-op thread count.
+int IntraOpThreads();
 
 // Keeps freed host memory in the process instead of handing every large
 // tensor back to the kernel: glibc serves allocations above its mmap

@@ -271,7 +271,7 @@ class ModelServiceImpl::EvaluateReactor final : public grpc::ServerWriteReactor<
 
  private:
   void Run(const std::string& checkpoint, const DatasetPath& dataset, const std::string& model_id, int max_mistakes) {
-    if (service_->options_.evaluation_threads > 0) common::ConfigureThreads(service_->options_.evaluation_threads);
+    common::ConfigureThreads(service_->options_.evaluation_threads);
     const absl::Time started = absl::Now();
     absl::StatusOr<std::unique_ptr<common::Classifier>> classifier =
         common::Classifier::Load(checkpoint, service_->options_.evaluation);

@@ -25,7 +25,7 @@ struct ModelServiceOptions {
   absl::Duration upload_timeout = absl::Minutes(10);  // for an import; 0 = none
   std::string data_root;                 // where EvaluateModel's datasets are
   common::ClassifierOptions evaluation;  // device of evaluations
-  int evaluation_threads = 0;            // intra-op threads of an evaluation; 0 = the process's
+  int evaluation_threads = 0;            // intra-op threads of an evaluation; 0 = all cores
 };
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/str_cat.h"
+#include "common/ml/device.h"
+#include "server/serving/intra_op_governor.h"
 
 namespace catdog::server {
 
@@ -100,15 +104,27 @@ bool DynamicBatcher::TakeBatch(std::vector<Queued>* batch, std::vector<Queued>* 
   return true;
 }
 
-void DynamicBatcher::RunBatch(std::vector<Queued>& batch) {
+void DynamicBatcher::RunBatch(std::vector<Queued>& batch, IntraOpThreadGovernor* governor) {
   std::vector<cv::Mat> images;
   images.reserve(batch.size());
   for (const Queued& q : batch) images.push_back(q.item.image);
+  const int threads = common::IntraOpThreads();
+  const std::optional<absl::Duration> waited_before = governor ? ThreadRunQueueWait() : std::nullopt;
   const absl::Time start = absl::Now();
   absl::StatusOr<std::vector<common::Prediction>> predictions =
       options_.predict(*batch.front().item.model, images);
+  const absl::Time end = absl::Now();
+  if (waited_before) {
+    if (const std::optional<absl::Duration> waited_after = ThreadRunQueueWait()) {
+      const int next = governor->Observe(end - start, *waited_after - *waited_before, end);
+      if (next != threads) {
+        common::ConfigureThreads(next);
+        spdlog::debug("serving forward passes now on {} intra-op thread(s), was {}", next, threads);
+      }
+    }
+  }
   if (options_.on_batch) {
-    BatchTiming timing{static_cast<int>(batch.size()), absl::Now() - start, {}};
+    BatchTiming timing{static_cast<int>(batch.size()), threads, end - start, {}};
     for (const Queued& q : batch) timing.queue_waits.push_back(start - q.enqueued);
     options_.on_batch(timing);
   }
@@ -131,7 +147,12 @@ void DynamicBatcher::RunBatch(std::vector<Queued>& batch) {
 }
 
 void DynamicBatcher::Loop() {
-  if (options_.on_thread_start) options_.on_thread_start();
+  const int threads = options_.intra_op_threads > 0 ? common::ConfigureThreads(options_.intra_op_threads)
+                                                    : common::IntraOpThreads();
+  std::optional<IntraOpThreadGovernor> governor;
+  if (options_.adapt_threads && threads > 1 && ThreadRunQueueWait()) {
+    governor.emplace(IntraOpThreadGovernor::Options{threads});
+  }
   while (true) {
     std::vector<Queued> batch, dropped;
     if (!TakeBatch(&batch, &dropped)) return;
@@ -142,7 +163,7 @@ void DynamicBatcher::Loop() {
       q.item.done(cancelled ? absl::CancelledError("caller went away")
                             : absl::DeadlineExceededError("deadline passed while queued"));
     }
-    if (!batch.empty()) RunBatch(batch);
+    if (!batch.empty()) RunBatch(batch, governor ? &*governor : nullptr);
   }
 }
 

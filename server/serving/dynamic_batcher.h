@@ -29,6 +29,8 @@
 
 namespace catdog::server {
 
+class IntraOpThreadGovernor;
+
 struct InferenceItem {
   std::shared_ptr<const ServingModel> model;
   cv::Mat image;  // from model->classifier->Preprocess
@@ -42,6 +44,7 @@ struct InferenceItem {
 // One forward pass, for metrics.
 struct BatchTiming {
   int size = 0;
+  int threads = 0;                          // intra-op threads it ran on
   absl::Duration compute;                   // the forward pass
   std::vector<absl::Duration> queue_waits;  // each item's time in the queue
 };
@@ -54,9 +57,12 @@ struct BatcherOptions {
   using Predict = std::function<absl::StatusOr<std::vector<common::Prediction>>(
       const ServingModel&, const std::vector<cv::Mat>&)>;
   Predict predict;
-  // Run once on the batcher's thread before its first batch (the serving
-  // intra-op thread count, which is per thread).
-  std::function<void()> on_thread_start;
+  // Intra-op threads of the forward pass, set on the batcher thread (the
+  // count is per thread); 0 = the count that thread starts with.
+  int intra_op_threads = 0;
+  // Fewer of them while other threads hold the cores (IntraOpThreadGovernor),
+  // where the kernel reports run-queue waits.
+  bool adapt_threads = true;
   // Called on the batcher thread after each forward pass; optional, must
   // not block.
   std::function<void(const BatchTiming&)> on_batch;
@@ -106,7 +112,7 @@ class DynamicBatcher {
   // Waits for and removes the next batch (one model), moving dead items to
   // `dropped`. Returns false when stopping with an empty queue.
   bool TakeBatch(std::vector<Queued>* batch, std::vector<Queued>* dropped) ABSL_LOCKS_EXCLUDED(mu_);
-  void RunBatch(std::vector<Queued>& batch) ABSL_LOCKS_EXCLUDED(mu_);
+  void RunBatch(std::vector<Queued>& batch, IntraOpThreadGovernor* governor) ABSL_LOCKS_EXCLUDED(mu_);
 
   const BatcherOptions options_;
 

@@ -97,6 +97,7 @@ TEST(MetricsTest, ScrapeShowsRequestsBatchesQueueModelJobsAndMemory) {
   EXPECT_EQ(s.at("catdog_inference_compute_duration_seconds_count"), 12);
   EXPECT_GE(s.at("catdog_inference_batch_size_count"), 4);
   EXPECT_EQ(s.at("catdog_inference_batch_size_sum"), 12);
+  EXPECT_GE(s.at("catdog_inference_intra_op_threads"), 1);
   EXPECT_EQ(s.at("catdog_inference_count"), 12);
   EXPECT_EQ(s.at("catdog_inference_queue_depth"), 0);
   EXPECT_EQ(s.at(R"(catdog_serving_model_info{model_id="file:random.ckpt"})"), 1);  // no server path
