@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "api/status_conversion.h"
@@ -36,6 +37,11 @@ absl::StatusOr<std::unique_ptr<CatdogClient>> CatdogClient::Connect(const Connec
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  // A name of many replicas (a headless Service) or a list of them: calls
+  // go round the addresses, instead of all to the first.
+  for (const char* scheme : {"dns:", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(options.target, scheme)) args.SetLoadBalancingPolicyName("round_robin");
+  }
   if (options.tls || !options.tls_ca.empty() || !options.tls_cert.empty() || !options.tls_key.empty() ||
       !options.tls_server_name.empty()) {
     if (options.tls_cert.empty() != options.tls_key.empty()) {
@@ -53,7 +59,10 @@ absl::StatusOr<std::unique_ptr<CatdogClient>> CatdogClient::Connect(const Connec
 }
 
 std::unique_ptr<CatdogClient> CatdogClient::Connect(const std::string& target, absl::Duration timeout) {
-  return *Connect(ConnectOptions{target, timeout});  // plaintext cannot fail
+  ConnectOptions options;
+  options.target = target;
+  options.timeout = timeout;
+  return *Connect(options);  // plaintext cannot fail
 }
 
 CatdogClient::CatdogClient(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout, std::string token)

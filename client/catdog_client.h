@@ -22,7 +22,9 @@
 namespace catdog::client {
 
 struct ConnectOptions {
-  std::string target;                        // host:port
+  // host:port; or dns:///NAME:PORT, ipv4:ADDR:PORT,ADDR:PORT,...: calls go
+  // round the addresses (round_robin), for serving replicas.
+  std::string target;
   absl::Duration timeout = absl::Seconds(60);  // bounds each unary call (not WatchJob)
   // TLS: on when `tls` or any file is given. `tls_ca` (PEM) is the CA the
   // server's certificate must chain to (empty: the system's roots);

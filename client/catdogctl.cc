@@ -52,8 +52,11 @@ struct Globals {
 };
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "catdogctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
-               std::string(status.message()).c_str());
+  std::string message(status.message());
+  if (status.code() == absl::StatusCode::kUnimplemented && message.empty()) {
+    message = "this server does not offer that call (a --serve-only replica serves only; train on the trainer)";
+  }
+  std::fprintf(stderr, "catdogctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(), message.c_str());
   switch (status.code()) {
     case absl::StatusCode::kUnavailable: return kExitUnreachable;
     case absl::StatusCode::kUnauthenticated:
@@ -343,7 +346,10 @@ int Main(int argc, char** argv) {
   Globals g;
   const char* env_server = std::getenv("CATDOG_SERVER");
   g.server = env_server != nullptr && *env_server ? env_server : "localhost:50051";
-  app.add_option("--server", g.server, "catdogd address host:port (default $CATDOG_SERVER or localhost:50051)");
+  app.add_option("--server", g.server,
+                 "catdogd address host:port; dns:///NAME:PORT (every address NAME resolves to: replicas behind a "
+                 "headless Service) or ipv4:HOST:PORT,HOST:PORT,... spreads calls over replicas; default "
+                 "$CATDOG_SERVER or localhost:50051");
   app.add_flag("--json", g.json, "machine-readable JSON output");
   app.add_option("--timeout", g.timeout_s, "seconds per request (not for watch)")->capture_default_str();
   const char* security = "Security (README \"Security\")";

@@ -27,10 +27,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "catdogd " CATDOG_VERSION);
   app.add_option("--listen", o.listen_address, "host:port to listen on (port 0 = any free port)")
       ->envname("CATDOG_LISTEN")->capture_default_str();
-  app.add_option("--data-root", o.data_root, "training datasets may only be read from inside this folder")
-      ->envname("CATDOG_DATA_ROOT")->required();
-  app.add_option("--state-dir", o.state_dir, "SQLite job store, checkpoints and TensorBoard runs (created if missing)")
-      ->envname("CATDOG_STATE_DIR")->required();
+  app.add_option("--data-root", o.data_root, "training datasets may only be read from inside this folder (required, except with --serve-only)")
+      ->envname("CATDOG_DATA_ROOT");
+  app.add_option("--state-dir", o.state_dir, "SQLite job store, checkpoints and TensorBoard runs, created if missing (required, except with --serve-only)")
+      ->envname("CATDOG_STATE_DIR");
   app.add_option("--max-concurrent-jobs", o.max_concurrent_jobs, "training jobs run at once (1 per GPU)")
       ->envname("CATDOG_MAX_CONCURRENT_JOBS")->capture_default_str()->check(CLI::Range(1, 64));
   app.add_option("--max-queued-jobs", o.max_queued_jobs, "jobs waiting beyond those running")
@@ -82,6 +82,20 @@ int main(int argc, char** argv) {
       ->envname("CATDOG_PROMOTE_MIN_ACCURACY")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--serve-checkpoint", o.serve_checkpoint, "checkpoint file to serve at start")
       ->envname("CATDOG_SERVE_CHECKPOINT");
+  auto* scale_out = "Scale out (README \"Scale out\")";
+  app.add_option("--publish-dir", o.publish_dir,
+                 "copy every model this catdogd serves to DIR/serving.ckpt (atomically), for --serve-only replicas")
+      ->envname("CATDOG_PUBLISH_DIR")->group(scale_out);
+  app.add_flag("--serve-only", o.serve_only,
+               "a serving replica: no state dir, no training; serves --model and follows it")
+      ->envname("CATDOG_SERVE_ONLY")->group(scale_out);
+  app.add_option("--model", o.model,
+                 "with --serve-only: a checkpoint file, or a folder whose newest *.ckpt is served (a trainer's "
+                 "--publish-dir); a changed file is loaded and swapped in")
+      ->envname("CATDOG_MODEL")->group(scale_out);
+  double model_poll_s = absl::ToDoubleSeconds(o.model_poll_interval);
+  app.add_option("--model-poll-s", model_poll_s, "with --serve-only: how often --model is looked at")
+      ->envname("CATDOG_MODEL_POLL_S")->capture_default_str()->check(CLI::Range(0.01, 3600.0))->group(scale_out);
   app.add_option("--shutdown-grace-s", shutdown_grace_s, "how long in-flight requests may take at shutdown")
       ->envname("CATDOG_SHUTDOWN_GRACE_S")->capture_default_str()->check(CLI::Range(0.0, 3600.0));
   app.add_option("--keep-checkpoints", o.keep_checkpoints,
@@ -124,6 +138,7 @@ int main(int argc, char** argv) {
   o.upload_timeout = absl::Seconds(upload_timeout_s);
   o.tls_reload_interval = absl::Seconds(tls_reload_s);
   o.adapt_serving_threads = !fixed_serving_threads;
+  o.model_poll_interval = absl::Seconds(model_poll_s);
   o.serving_precision = *catdog::common::ParsePrecision(serving_precision);  // checked above
 
   // OpenCV's own pixel cap, read at its first decode, bounds the formats

@@ -36,6 +36,7 @@
 #include "server/rpc/model_service.h"
 #include "server/rpc/oip_service.h"
 #include "server/serving/model_files.h"
+#include "server/serving/model_watcher.h"
 #include "server/rpc/stats_service.h"
 #include "server/rpc/training_service.h"
 #include "server/serving/serving_engine.h"
@@ -104,8 +105,25 @@ bool IsLoopbackAddress(const std::string& address) {
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& options, ServerHooks hooks) {
-  if (options.data_root.empty()) return absl::InvalidArgumentError("--data-root is required");
-  if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  if (options.serve_only) {
+    if (options.model.empty()) return absl::InvalidArgumentError("--serve-only needs --model (a checkpoint file or a folder)");
+    if (!options.data_root.empty() || !options.state_dir.empty() || !options.publish_dir.empty() ||
+        !options.serve_checkpoint.empty()) {
+      return absl::InvalidArgumentError(
+          "--serve-only keeps no state and trains nothing: drop --data-root, --state-dir, --publish-dir and "
+          "--serve-checkpoint (the trainer catdogd owns them; replicas follow --model)");
+    }
+    if (options.model_poll_interval <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("the model poll interval must be > 0");
+    }
+  } else {
+    if (!options.model.empty()) {
+      return absl::InvalidArgumentError("--model is for --serve-only replicas; a trainer serves its promoted "
+                                        "models (or --serve-checkpoint)");
+    }
+    if (options.data_root.empty()) return absl::InvalidArgumentError("--data-root is required");
+    if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  }
   // Refuse at start rather than fail every later model load.
   CATDOG_ASSIGN_OR_RETURN(const c10::Device serving_device, common::ResolveDevice(options.device));
   if (options.serving_precision != common::Precision::kFp32 && !serving_device.is_cuda()) {
@@ -115,14 +133,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerOptions& opti
         serving_device.str()));
   }
   std::error_code ec;
-  if (!std::filesystem::is_directory(options.data_root, ec)) {
+  if (!options.serve_only && !std::filesystem::is_directory(options.data_root, ec)) {
     return absl::FailedPreconditionError(
         absl::StrCat("data root ", options.data_root, " is not a directory"));
   }
-  std::filesystem::create_directories(options.state_dir, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create state dir ", options.state_dir, ": ", ec.message()));
+  for (const std::string& dir : {options.state_dir, options.publish_dir}) {
+    if (dir.empty()) continue;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   }
   if (options.max_request_mb < 1) return absl::InvalidArgumentError("max request size must be >= 1 MB");
   if (options.tls_cert.empty() != options.tls_key.empty()) {
@@ -169,24 +187,7 @@ absl::Status Server::Start() {
   CATDOG_ASSIGN_OR_RETURN(const std::shared_ptr<grpc::ServerCredentials> credentials, MakeCredentials(options_));
   policy_ = std::make_unique<CallPolicy>(CallPolicy{tokens_.get(), PathRedactor(options_.data_root, options_.state_dir)});
   if (!options_.metrics_listen.empty()) metrics_ = std::make_unique<Metrics>();
-  // Two servers on one SQLite file and checkpoint folder would corrupt each
-  // other's view of the jobs.
-  const std::string lock_path = options_.state_dir + "/catdogd.lock";
-  state_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (state_lock_fd_ < 0) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot open ", lock_path, ": ", std::strerror(errno)));
-  }
-  if (::flock(state_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "another catdogd is using the state dir ", options_.state_dir, " (", lock_path, " is locked)"));
-  }
-  CATDOG_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.state_dir + "/catdog.db"));
-  model_files_ = std::make_unique<ModelFiles>(
-      options_.state_dir + "/imported",
-      [store = store_.get()](const std::string& job_id, const std::string& kind) {
-        return store->CheckpointPath(job_id, kind);
-      });
-  hub_ = std::make_unique<EventHub>();
+  if (!options_.serve_only) CATDOG_RETURN_IF_ERROR(OpenState());
 
   ServingEngineOptions serving;
   serving.classifier = common::ClassifierOptions{options_.device, options_.serving_precision};
@@ -202,42 +203,35 @@ absl::Status Server::Start() {
   serving.max_images_per_request = options_.max_images_per_request;
   serving.max_image_pixels = options_.max_image_pixels;
   serving.max_pending_requests = options_.max_pending_requests;
-  serving.resolve = [files = model_files_.get()](const api::ModelId& id) { return files->Path(id); };
-  // A restart serves the same model (or the newest earlier one that loads).
-  serving.record = [store = store_.get()](const api::ModelId& id, const std::string& path) {
-    return store->RecordPromotion({id.ToString(), path});
-  };
+  if (!options_.serve_only) {
+    serving.resolve = [files = model_files_.get()](const api::ModelId& id) { return files->Path(id); };
+    // A restart serves the same model (or the newest earlier one that loads).
+    serving.record = [store = store_.get()](const api::ModelId& id, const std::string& path) {
+      return store->RecordPromotion({id.ToString(), path});
+    };
+  }
   serving.on_serving = [this](const ServingModel& model) {
     if (metrics_ != nullptr) metrics_->ModelLoaded(policy_->redact.ModelId(model.id.ToString()));
     UpdateInferenceHealth();
+    if (!options_.publish_dir.empty()) {
+      // The trainer serves on when the copy fails; its replicas keep the
+      // model they have.
+      if (const absl::Status published = PublishCheckpoint(model.path, options_.publish_dir); published.ok()) {
+        spdlog::info("published {} to {}/serving.ckpt", model.id.ToString(), options_.publish_dir);
+      } else {
+        spdlog::error("could not publish {} for serving replicas: {}", model.id.ToString(), published);
+      }
+    }
   };
   CATDOG_ASSIGN_OR_RETURN(engine_, ServingEngine::Create(std::move(serving)));
+  if (options_.serve_only) {
+    watcher_ = std::make_unique<ModelWatcher>(
+        options_.model, options_.model_poll_interval,
+        [engine = engine_.get()](const std::string& path) { return engine->Promote(api::ModelId::File(path)).status(); });
+  } else {
+    CATDOG_RETURN_IF_ERROR(StartJobs());
+  }
 
-  JobManagerOptions job_options;
-  job_options.data_root = options_.data_root;
-  job_options.state_dir = options_.state_dir;
-  job_options.max_concurrent_jobs = options_.max_concurrent_jobs;
-  job_options.max_queued_jobs = options_.max_queued_jobs;
-  job_options.default_threads = options_.threads;
-  job_options.keep_checkpoints = options_.keep_checkpoints;
-  job_options.max_job_memory_bytes = options_.max_job_memory_gb > 0
-                                         ? static_cast<int64_t>(options_.max_job_memory_gb * (1LL << 30))
-                                         : PhysicalMemoryBytes() / 4 * 3;
-  JobManagerDeps job_deps;
-  job_deps.store = store_.get();
-  job_deps.hub = hub_.get();
-  job_deps.make_run = hooks_.make_run;
-  job_deps.promote = [engine = engine_.get(), floor = options_.promote_min_accuracy](
-                         const api::ModelId& id, double valid_accuracy) {
-    return engine->PromoteIfBetter(id, valid_accuracy, floor);
-  };
-  job_deps.is_serving = [engine = engine_.get()](const std::string& job_id) {
-    const std::shared_ptr<const ServingModel> serving = engine->Current();
-    return serving != nullptr && !serving->id.is_file() && serving->id.job_id() == job_id;
-  };
-  CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, std::move(job_deps)));
-
-  training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get(), policy_.get());
   InferenceServiceImpl::OnFinish on_classify;
   if (metrics_ != nullptr) {
     on_classify = [m = metrics_.get()](const grpc::Status& status, absl::Duration took) {
@@ -276,7 +270,8 @@ absl::Status Server::Start() {
   // port that is in use and take most of its calls. A taken port is an
   // error at start instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterService(training_service_.get());
+  // A serving replica offers no TrainingService: its calls are UNIMPLEMENTED.
+  if (training_service_ != nullptr) builder.RegisterService(training_service_.get());
   // Generic, so a stalled upload can be timed out (inference_service.h).
   builder.RegisterCallbackGenericService(inference_service_.get());
   builder.RegisterService(model_service_.get());
@@ -301,8 +296,10 @@ absl::Status Server::Start() {
       MetricsSnapshot s;
       s.serving = engine_->Stats();
       s.serving.serving_model_id = policy_->redact.ModelId(s.serving.serving_model_id);
-      s.jobs = jobs_->CountByState();
-      s.running = jobs_->List({common::JobState::kRunning});
+      if (jobs_ != nullptr) {
+        s.jobs = jobs_->CountByState();
+        s.running = jobs_->List({common::JobState::kRunning});
+      }
       return s;
     }));
     spdlog::info("metrics on http://{}:{}/metrics", options_.metrics_listen.substr(0, options_.metrics_listen.rfind(':')),
@@ -314,20 +311,82 @@ absl::Status Server::Start() {
       MemoryTrimmer::Options{}, [this, last_requests = int64_t{-1}]() mutable {
         const common::ServingStats stats = engine_->Stats();
         const bool quiet = stats.classify_requests == last_requests && stats.queue_depth == 0 &&
-                           jobs_->CountByState()[common::JobState::kRunning] == 0;
+                           (jobs_ == nullptr || jobs_->CountByState()[common::JobState::kRunning] == 0);
         last_requests = stats.classify_requests;
         return quiet;
       });
-  spdlog::info("catdogd listening on {} ({}, {}; data root {}, state dir {})", address(),
+  spdlog::info("catdogd listening on {} ({}, {}; {})", address(),
                options_.tls_cert.empty()       ? "plaintext"
                : options_.tls_client_ca.empty() ? "TLS"
                                                 : "mutual TLS",
                tokens_ == nullptr ? "no tokens: every caller may do everything" : "tokens required",
-               options_.data_root, options_.state_dir);
+               options_.serve_only ? absl::StrCat("serving replica following ", options_.model)
+                                   : absl::StrCat("data root ", options_.data_root, ", state dir ", options_.state_dir));
+  return absl::OkStatus();
+}
+
+absl::Status Server::OpenState() {
+  // Two servers on one SQLite file and checkpoint folder would corrupt each
+  // other's view of the jobs.
+  const std::string lock_path = options_.state_dir + "/catdogd.lock";
+  state_lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (state_lock_fd_ < 0) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot open ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (::flock(state_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another catdogd is using the state dir ", options_.state_dir, " (", lock_path, " is locked)"));
+  }
+  CATDOG_ASSIGN_OR_RETURN(store_, JobStore::Open(options_.state_dir + "/catdog.db"));
+  model_files_ = std::make_unique<ModelFiles>(
+      options_.state_dir + "/imported",
+      [store = store_.get()](const std::string& job_id, const std::string& kind) {
+        return store->CheckpointPath(job_id, kind);
+      });
+  hub_ = std::make_unique<EventHub>();
+
+  return absl::OkStatus();
+}
+
+absl::Status Server::StartJobs() {
+  JobManagerOptions job_options;
+  job_options.data_root = options_.data_root;
+  job_options.state_dir = options_.state_dir;
+  job_options.max_concurrent_jobs = options_.max_concurrent_jobs;
+  job_options.max_queued_jobs = options_.max_queued_jobs;
+  job_options.default_threads = options_.threads;
+  job_options.keep_checkpoints = options_.keep_checkpoints;
+  job_options.max_job_memory_bytes = options_.max_job_memory_gb > 0
+                                         ? static_cast<int64_t>(options_.max_job_memory_gb * (1LL << 30))
+                                         : PhysicalMemoryBytes() / 4 * 3;
+  JobManagerDeps job_deps;
+  job_deps.store = store_.get();
+  job_deps.hub = hub_.get();
+  job_deps.make_run = hooks_.make_run;
+  job_deps.promote = [engine = engine_.get(), floor = options_.promote_min_accuracy](
+                         const api::ModelId& id, double valid_accuracy) {
+    return engine->PromoteIfBetter(id, valid_accuracy, floor);
+  };
+  job_deps.is_serving = [engine = engine_.get()](const std::string& job_id) {
+    const std::shared_ptr<const ServingModel> serving = engine->Current();
+    return serving != nullptr && !serving->id.is_file() && serving->id.job_id() == job_id;
+  };
+  CATDOG_ASSIGN_OR_RETURN(jobs_, JobManager::Create(job_options, std::move(job_deps)));
+
+  training_service_ = std::make_unique<TrainingServiceImpl>(jobs_.get(), hub_.get(), policy_.get());
   return absl::OkStatus();
 }
 
 absl::Status Server::LoadServingModel() {
+  if (watcher_ != nullptr) {
+    // A replica may start before the trainer published anything.
+    if (const absl::Status first = watcher_->Check(); !first.ok()) {
+      spdlog::warn("nothing served yet ({}); catdog.v1.InferenceService is NOT_SERVING until {} holds a "
+                   "checkpoint that loads", first, options_.model);
+    }
+    watcher_->Start();
+    return absl::OkStatus();
+  }
   // An explicit checkpoint wins over the recorded ones, and must load.
   if (!options_.serve_checkpoint.empty()) {
     return engine_->Promote(api::ModelId::File(options_.serve_checkpoint)).status();
@@ -377,6 +436,7 @@ void Server::Shutdown() {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   }
   trimmer_.reset();
+  watcher_.reset();  // no promotion after this
   // Scrapes read the engine and the jobs: stopped while both still exist.
   if (metrics_ != nullptr) metrics_->StopServing();
   if (jobs_ != nullptr) jobs_->Shutdown();

@@ -37,6 +37,7 @@ class JobManager;
 class JobStore;
 class MemoryTrimmer;
 class ModelFiles;
+class ModelWatcher;
 class Metrics;
 struct CallPolicy;
 class ModelServiceImpl;
@@ -66,16 +67,26 @@ struct ServerOptions {
   absl::Duration upload_timeout = absl::Seconds(60);
   // Intra-op threads of the serving forward pass; 0 = the process's count.
   int serving_threads = 0;
-  // Memory gRPC may hold for all connections and requests being received
   // Fewer serving threads while other processes hold the cores (see
   // server/serving/intra_op_governor.h).
   bool adapt_serving_threads = true;
+  // Memory gRPC may hold for all connections and requests being received
   // (a grpc::ResourceQuota): stalled uploads cannot pin more than this.
   int max_receive_buffer_mb = 1024;
   int max_images_per_request = 256;
   int64_t max_image_pixels = 50'000'000;  // from the header, before decoding
   int max_pending_requests = 256;         // accepted, waiting to be decoded
   std::string serve_checkpoint;  // optional checkpoint to serve at start
+  // A serving replica (README "Scale out"): no job store, training, imports
+  // or state dir (data_root and state_dir stay empty); it serves the
+  // checkpoint at `model` (a file, or a folder's newest *.ckpt) and follows
+  // it, looking every model_poll_interval (server/serving/model_watcher.h).
+  bool serve_only = false;
+  std::string model;
+  absl::Duration model_poll_interval = absl::Seconds(5);
+  // A trainer for replicas: every model it serves is also copied to
+  // publish_dir/serving.ckpt (atomically), the file replicas follow.
+  std::string publish_dir;
   // Auto-promote also promotes a model that does not beat the serving one
   // when its validation accuracy reaches this; 0 = only better models.
   double promote_min_accuracy = 0;
@@ -115,7 +126,8 @@ class Server {
  public:
   // INVALID_ARGUMENT for bad options, FAILED_PRECONDITION when the data root
   // is missing or another catdogd holds the state dir, UNAVAILABLE when the
-  // address cannot be bound.
+  // address cannot be bound. A serving replica starts without a model when
+  // its path holds none yet (InferenceService NOT_SERVING until one loads).
   static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerOptions& options,
                                                        ServerHooks hooks = {});
   ~Server();
@@ -138,6 +150,8 @@ class Server {
  private:
   Server(const ServerOptions& options, ServerHooks hooks);
   absl::Status Start();
+  absl::Status OpenState();  // the state dir's lock, the job store, model files, the event hub
+  absl::Status StartJobs();  // the job manager and TrainingService
   absl::Status LoadServingModel();
   // catdog.v1.InferenceService's health: SERVING while a model is served.
   void UpdateInferenceHealth() ABSL_LOCKS_EXCLUDED(health_mu_);
@@ -156,7 +170,8 @@ class Server {
   std::unique_ptr<ModelFiles> model_files_;
   std::unique_ptr<EventHub> hub_;
   std::unique_ptr<ServingEngine> engine_;
-  std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<ModelWatcher> watcher_;  // serve-only: promotes into engine_
+  std::unique_ptr<JobManager> jobs_;        // null in serve-only (so are store_, model_files_, hub_)
   std::unique_ptr<TrainingServiceImpl> training_service_;
   std::unique_ptr<InferenceServiceImpl> inference_service_;
   std::unique_ptr<ModelServiceImpl> model_service_;

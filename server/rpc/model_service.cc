@@ -25,6 +25,13 @@ using RefusedExport = Refused<grpc::ServerWriteReactor<v1::ModelChunk>>;
 using RefusedImport = Refused<grpc::ServerReadReactor<v1::ImportModelRequest>>;
 using RefusedEvaluation = Refused<grpc::ServerWriteReactor<v1::EvaluationUpdate>>;
 
+// A serving replica (catdogd --serve-only) has no job store or model files.
+absl::Status OnTheTrainer(absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "this catdogd is a serving replica (--serve-only): ", what,
+      " on the trainer catdogd; replicas serve what it publishes"));
+}
+
 // Streams `bytes` in chunks, one write in flight.
 class ChunkWriter final : public grpc::ServerWriteReactor<v1::ModelChunk> {
  public:
@@ -183,6 +190,14 @@ grpc::ServerUnaryReactor* ModelServiceImpl::ListModels(grpc::CallbackServerConte
                                                        const v1::ListModelsRequest* request,
                                                        v1::ListModelsResponse* response) {
   CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeInference);
+  if (jobs_ == nullptr) {  // a replica: the one model it serves
+    if (const std::shared_ptr<const ServingModel> m = engine_->Current(); m != nullptr) {
+      v1::Model model = api::ServingModelToProto(m->id, m->path, m->classifier->card());
+      model.set_serving(true);
+      *response->add_models() = Redacted(std::move(model));
+    }
+    return Reply(context, absl::OkStatus());
+  }
   absl::StatusOr<std::vector<common::CheckpointInfo>> checkpoints = jobs_->ListCheckpoints(request->job_id());
   if (!checkpoints.ok()) return Reply(context, checkpoints.status());
   const std::shared_ptr<const ServingModel> serving = engine_->Current();
@@ -218,6 +233,7 @@ grpc::ServerUnaryReactor* ModelServiceImpl::PromoteModel(grpc::CallbackServerCon
                                                          const v1::PromoteModelRequest* request,
                                                          v1::Model* response) {
   CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeAdmin);
+  if (files_ == nullptr) return Reply(context, OnTheTrainer("promote"));
   absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
   if (!id.ok()) return Reply(context, id.status());
   // A file path would let any client load any file the server can read.
@@ -369,6 +385,7 @@ grpc::ServerWriteReactor<v1::ModelChunk>* ModelServiceImpl::ExportModel(grpc::Ca
                                                                        const v1::ExportModelRequest* request) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
   if (!principal.ok()) return new RefusedExport(principal.status());
+  if (files_ == nullptr) return new RefusedExport(OnTheTrainer("export"));
   absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
   if (!id.ok()) return new RefusedExport(id.status());
   if (id->is_file()) return new RefusedExport(absl::InvalidArgumentError("only stored models can be exported"));
@@ -381,6 +398,7 @@ grpc::ServerReadReactor<v1::ImportModelRequest>* ModelServiceImpl::ImportModel(g
                                                                               v1::Model* response) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
   if (!principal.ok()) return new RefusedImport(principal.status());
+  if (files_ == nullptr) return new RefusedImport(OnTheTrainer("import"));
   if (importing_.exchange(true)) {
     return new RefusedImport(
         absl::ResourceExhaustedError("another import is running; try again when it is done"));
@@ -392,6 +410,7 @@ grpc::ServerWriteReactor<v1::EvaluationUpdate>* ModelServiceImpl::EvaluateModel(
     grpc::CallbackServerContext* context, const v1::EvaluateModelRequest* request) {
   absl::StatusOr<common::Principal> principal = Authorize(policy_->tokens, *context, common::kScopeTrain);
   if (!principal.ok()) return new RefusedEvaluation(principal.status());
+  if (files_ == nullptr) return new RefusedEvaluation(OnTheTrainer("evaluate"));
   absl::StatusOr<api::ModelId> id = api::ModelId::Parse(request->model_id());
   if (!id.ok()) return new RefusedEvaluation(id.status());
   if (id->is_file()) return new RefusedEvaluation(absl::InvalidArgumentError("only stored models can be evaluated"));

@@ -30,7 +30,9 @@ struct ModelServiceOptions {
 
 class ModelServiceImpl final : public v1::ModelService::CallbackService {
  public:
-  // All must outlive the service.
+  // All must outlive the service. `jobs` and `files` are null on a serving
+  // replica: it lists and reports its one model and refuses the rest
+  // (FAILED_PRECONDITION).
   ModelServiceImpl(JobManager* jobs, ServingEngine* engine, const ModelFiles* files, const CallPolicy* policy,
                    ModelServiceOptions options)
       : jobs_(jobs), engine_(engine), files_(files), policy_(policy), options_(std::move(options)) {}

@@ -11,10 +11,12 @@ grpc::ServerUnaryReactor* StatsServiceImpl::GetStats(grpc::CallbackServerContext
                                                      const v1::GetStatsRequest*, v1::Stats* response) {
   CATDOG_AUTHORIZE_OR_REPLY(principal, policy_->tokens, context, common::kScopeInference);
   api::ServingStatsToProto(engine_->Stats(), response);
-  for (const auto& [state, count] : jobs_->CountByState()) {
-    v1::JobStateCount* c = response->add_jobs();
-    c->set_state(api::JobStateToProto(state));
-    c->set_count(count);
+  if (jobs_ != nullptr) {  // null on a serving replica
+    for (const auto& [state, count] : jobs_->CountByState()) {
+      v1::JobStateCount* c = response->add_jobs();
+      c->set_state(api::JobStateToProto(state));
+      c->set_count(count);
+    }
   }
   response->set_serving_model_id(policy_->redact.ModelId(response->serving_model_id()));
   response->set_uptime_seconds(absl::ToDoubleSeconds(absl::Now() - started_));

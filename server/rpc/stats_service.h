@@ -13,6 +13,7 @@ namespace catdog::server {
 class StatsServiceImpl final : public v1::StatsService::CallbackService {
  public:
   // All must outlive the service.
+  // `jobs` is null on a serving replica (no job counts).
   StatsServiceImpl(ServingEngine* engine, JobManager* jobs, absl::Time started, const CallPolicy* policy)
       : engine_(engine), jobs_(jobs), started_(started), policy_(policy) {}
 

@@ -1,7 +1,13 @@
 #include "server/serving/model_files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -63,6 +69,66 @@ absl::StatusOr<std::string> ModelFiles::Export(const api::ModelId& id) const {
   absl::StatusOr<std::string> path = Path(id);
   if (!path.ok()) return path.status();
   return common::ExportStateDict(*path);
+}
+
+namespace {
+
+absl::Status WriteError(const std::string& what, int err) {
+  const std::string message = absl::StrCat(what, ": ", std::strerror(err));
+  return err == ENOSPC || err == EDQUOT ? absl::ResourceExhaustedError(message) : absl::InternalError(message);
+}
+
+// Copies `from` into the new file `to` and fsyncs it.
+absl::Status CopyDurably(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return WriteError(absl::StrCat("open ", from), errno);
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    return WriteError(absl::StrCat("create ", to), err);
+  }
+  absl::Status status;
+  std::vector<char> buffer(1 << 20);
+  while (status.ok()) {
+    const ssize_t n = ::read(in, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) status = WriteError(absl::StrCat("read ", from), errno);
+    if (n <= 0) break;
+    for (ssize_t done = 0; status.ok() && done < n;) {
+      const ssize_t w = ::write(out, buffer.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) status = WriteError(absl::StrCat("write ", to), errno);
+      done += std::max<ssize_t>(w, 0);
+    }
+  }
+  if (status.ok() && ::fsync(out) != 0) status = WriteError(absl::StrCat("fsync ", to), errno);
+  if (::close(out) != 0 && status.ok()) status = WriteError(absl::StrCat("close ", to), errno);
+  ::close(in);
+  return status;
+}
+
+}  // namespace
+
+absl::Status PublishCheckpoint(const std::string& path, const std::string& dir) {
+  const std::string target = (fs::path(dir) / "serving.ckpt").string();
+  const std::string tmp = (fs::path(dir) / absl::StrCat(".serving.ckpt.tmp.", ::getpid())).string();
+  absl::Status status = CopyDurably(path, tmp);
+  if (status.ok() && std::rename(tmp.c_str(), target.c_str()) != 0) {
+    status = WriteError(absl::StrCat("rename to ", target), errno);
+  }
+  if (!status.ok()) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return status;
+  }
+  // The rename itself survives a crash once the folder is synced.
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace catdog::server

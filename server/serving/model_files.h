@@ -49,4 +49,11 @@ class ModelFiles {
   const ResolveCheckpoint resolve_checkpoint_;
 };
 
+// Copies the checkpoint at `path` to `dir`/serving.ckpt for serving replicas
+// that follow `dir` (server/serving/model_watcher.h): written as a dotfile
+// they skip, fsynced, then renamed into place, so a replica never reads a
+// partial file. INTERNAL / RESOURCE_EXHAUSTED (disk full) on write failures,
+// and the previous serving.ckpt stays.
+absl::Status PublishCheckpoint(const std::string& path, const std::string& dir);
+
 }  // namespace catdog::server

@@ -46,32 +46,68 @@ assert "CATDOG_INSECURE" not in env
 docs = {}
 for f in sorted((src / "deploy/k8s").glob("*.yaml")):
     for d in yaml.safe_load_all(f.read_text()):
-        docs[d["kind"]] = d
-assert set(docs) >= {"Deployment", "Service", "PersistentVolumeClaim", "ConfigMap", "Secret"}, set(docs)
-pod = docs["Deployment"]["spec"]["template"]["spec"]
-c = pod["containers"][0]
-assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
-assert docs["Deployment"]["spec"]["replicas"] == 1
-# Exec probes through catdogctl, which speaks TLS (the kubelet's gRPC probes do not).
-for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-    cmd = c[probe]["exec"]["command"]
-    assert cmd[:3] == ["catdogctl", "--server", "127.0.0.1:50051"] and "health" in cmd, probe
-assert c["readinessProbe"]["exec"]["command"][-2:] == ["--service", "catdog.v1.InferenceService"]
-assert "--service" not in c["livenessProbe"]["exec"]["command"]
-config = docs["ConfigMap"]["data"]
-mount = [m for m in c["volumeMounts"] if m["name"] == "secrets"][0]
-assert mount["readOnly"] and [v for v in pod["volumes"] if v["name"] == "secrets"][0]["secret"]["secretName"] \
-    == docs["Secret"]["metadata"]["name"]
-for key, item in (("CATDOG_TLS_CERT", "tls.crt"), ("CATDOG_TLS_KEY", "tls.key"), ("CATDOG_TOKENS_FILE", "tokens"),
-                  ("CATDOG_TLS_CA", "ca.crt")):
-    assert config[key] == mount["mountPath"] + "/" + item and item in docs["Secret"]["stringData"], key
-assert c["lifecycle"]["preStop"]["exec"]["command"]
-grace = float(docs["ConfigMap"]["data"]["CATDOG_SHUTDOWN_GRACE_S"])
-pre_stop = float(c["lifecycle"]["preStop"]["exec"]["command"][-1])
-assert pod["terminationGracePeriodSeconds"] > grace + pre_stop, "grace period too short to drain"
-assert any(m["mountPath"] == "/data" and m.get("readOnly") for m in c["volumeMounts"])
-assert docs["Service"]["spec"]["ports"][0]["port"] == 50051
-assert all(k.startswith("CATDOG_") for k in docs["ConfigMap"]["data"])
+        docs[(d["kind"], d["metadata"]["name"])] = d
+kinds = {kind for kind, _ in docs}
+assert kinds >= {"Deployment", "Service", "PersistentVolumeClaim", "ConfigMap", "Secret",
+                 "HorizontalPodAutoscaler"}, kinds
+
+def container(deployment):
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+def selects(service, deployment):
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    return all(labels.get(k) == v for k, v in service["spec"]["selector"].items())
+
+trainer, serving = docs[("Deployment", "catdogd")], docs[("Deployment", "catdogd-serving")]
+secret = docs[("Secret", "catdogd-secrets")]
+for deployment, config_name in ((trainer, "catdogd"), (serving, "catdogd-serving")):
+    pod = deployment["spec"]["template"]["spec"]
+    c = container(deployment)
+    config = docs[("ConfigMap", config_name)]["data"]
+    assert c["envFrom"][0]["configMapRef"]["name"] == config_name
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+    # Exec probes through catdogctl, which speaks TLS (the kubelet's gRPC probes do not).
+    for probe in ("readinessProbe", "livenessProbe"):
+        cmd = c[probe]["exec"]["command"]
+        assert cmd[:3] == ["catdogctl", "--server", "127.0.0.1:50051"] and "health" in cmd, probe
+    assert c["readinessProbe"]["exec"]["command"][-2:] == ["--service", "catdog.v1.InferenceService"]
+    assert "--service" not in c["livenessProbe"]["exec"]["command"]
+    mount = [m for m in c["volumeMounts"] if m["name"] == "secrets"][0]
+    assert mount["readOnly"] and [v for v in pod["volumes"] if v["name"] == "secrets"][0]["secret"]["secretName"] \
+        == secret["metadata"]["name"]
+    for key, item in (("CATDOG_TLS_CERT", "tls.crt"), ("CATDOG_TLS_KEY", "tls.key"), ("CATDOG_TOKENS_FILE", "tokens"),
+                      ("CATDOG_TLS_CA", "ca.crt")):
+        assert config[key] == mount["mountPath"] + "/" + item and item in secret["stringData"], key
+    grace = float(config["CATDOG_SHUTDOWN_GRACE_S"])
+    pre_stop = float(c["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod["terminationGracePeriodSeconds"] > grace + pre_stop, "grace period too short to drain"
+    assert all(k.startswith("CATDOG_") for k in config)
+    assert "CATDOG_INSECURE" not in config
+
+# The trainer: one writer of the state, publishing to the volume replicas read.
+assert trainer["spec"]["replicas"] == 1 and trainer["spec"]["strategy"]["type"] == "Recreate"
+assert "startupProbe" in container(trainer)
+assert any(m["mountPath"] == "/data" and m.get("readOnly") for m in container(trainer)["volumeMounts"])
+trainer_config = docs[("ConfigMap", "catdogd")]["data"]
+def claim_at(deployment, path):
+    c = container(deployment)
+    mount = [m for m in c["volumeMounts"] if m["mountPath"] == path][0]
+    volume = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]][0]
+    return volume["persistentVolumeClaim"]["claimName"], mount.get("readOnly", False)
+published, _ = claim_at(trainer, trainer_config["CATDOG_PUBLISH_DIR"])
+assert docs[("PersistentVolumeClaim", published)]["spec"]["accessModes"] == ["ReadWriteMany"]
+# Replicas: no state, the published volume read-only at --model.
+serving_config = docs[("ConfigMap", "catdogd-serving")]["data"]
+assert serving_config["CATDOG_SERVE_ONLY"] == "true"
+assert not {"CATDOG_STATE_DIR", "CATDOG_DATA_ROOT", "CATDOG_PUBLISH_DIR"} & set(serving_config)
+assert claim_at(serving, serving_config["CATDOG_MODEL"]) == (published, True)
+# Services: the trainer's selects only the trainer; the replicas' is headless.
+assert selects(docs[("Service", "catdogd")], trainer) and not selects(docs[("Service", "catdogd")], serving)
+replicas = docs[("Service", "catdogd-serving")]
+assert replicas["spec"]["clusterIP"] == "None" and selects(replicas, serving) and not selects(replicas, trainer)
+for service in (docs[("Service", "catdogd")], replicas):
+    assert service["spec"]["ports"][0]["port"] == 50051
+assert docs[("HorizontalPodAutoscaler", "catdogd-serving")]["spec"]["scaleTargetRef"]["name"] == "catdogd-serving"
 print("yaml: compose and", len(docs), "Kubernetes objects check out")
 PY
 pass "compose and Kubernetes manifests"
@@ -127,6 +163,22 @@ kill -TERM "$server_pid"
 wait "$server_pid" || fail "catdogd exited $? on SIGTERM"
 server_pid=""
 pass "env-configured server answers the HEALTHCHECK and exits 0 on SIGTERM"
+
+# A serving replica configured as serving.yaml does, before anything is published.
+mkdir -p "$work/models"
+catdogd_start "$work" "$work/replica.log" env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$work/opt/lib" \
+  CATDOG_LISTEN=127.0.0.1:0 CATDOG_SERVE_ONLY=true CATDOG_MODEL="$work/models" CATDOG_LOG_LEVEL=warn \
+  "$work/opt/bin/catdogd" || fail "a replica configured by environment did not start"
+server_pid=$CATDOG_PID
+ctl=(env LD_LIBRARY_PATH="$work/opt/lib" "$work/opt/bin/catdogctl" --server "$CATDOG_SERVER" --timeout 4)
+[[ "$("${ctl[@]}" health)" == SERVING ]] || fail "replica process health"
+[[ "$("${ctl[@]}" health --service catdog.v1.InferenceService || true)" == NOT_SERVING ]] \
+  || fail "a replica with nothing to serve must not be ready"
+[[ ! -e "$work/models/catdog.db" ]] || fail "a replica wrote state into its model folder"
+kill -TERM "$server_pid"
+wait "$server_pid" || fail "replica exited $? on SIGTERM"
+server_pid=""
+pass "env-configured serving replica starts not ready with nothing published, exits 0 on SIGTERM"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
   # The binary is not installed here; any other remark (unknown key, bad

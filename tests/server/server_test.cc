@@ -348,7 +348,7 @@ TEST_F(ServerTest, UnparsableClassifyBytesAreInvalidArgumentSayingSo) {
   auto channel = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
   const grpc::internal::RpcMethod method("/catdog.v1.InferenceService/Classify",
                                          grpc::internal::RpcMethod::NORMAL_RPC);
-  for (const std::string garbage : {std::string("\xff\xff\xff\xff", 4), std::string(3, '\0')}) {
+  for (const std::string& garbage : {std::string("\xff\xff\xff\xff", 4), std::string(3, '\0')}) {
     grpc::Slice slice(garbage);
     grpc::ByteBuffer request(&slice, 1), response;
     grpc::ClientContext context;
@@ -617,6 +617,127 @@ TEST_F(ServerTest, RestartFallsBackToTheNewestPromotionThatStillLoads) {
   EXPECT_EQ(*client_->Health(inference), Health::NOT_SERVING);
   EXPECT_EQ(*client_->Health(), Health::SERVING);
   EXPECT_EQ(client_->ListJobs()->jobs_size(), 1);
+}
+
+// Scale out: serving replicas (--serve-only) following a trainer's --publish-dir.
+
+ServerOptions ReplicaOptions(const std::string& model) {
+  ServerOptions o;
+  o.listen_address = "127.0.0.1:0";
+  o.serve_only = true;
+  o.model = model;
+  o.model_poll_interval = absl::Milliseconds(10);
+  o.threads = 2;
+  o.max_batch_size = 8;
+  return o;
+}
+
+// Waits (polling, at most 30 s) until `done` holds.
+bool Eventually(const std::function<bool()>& done) {
+  for (const absl::Time until = absl::Now() + absl::Seconds(30); absl::Now() < until; absl::SleepFor(absl::Milliseconds(5))) {
+    if (done()) return true;
+  }
+  return done();
+}
+
+TEST_F(ServerTest, ServeOnlyOptionsAreChecked) {
+  ServerOptions o = ReplicaOptions("");
+  EXPECT_EQ(Server::Create(o).status().code(), absl::StatusCode::kInvalidArgument);  // no --model
+  o = ReplicaOptions(dir_.Sub("models"));
+  o.state_dir = dir_.Sub("state");
+  auto with_state = Server::Create(o);
+  EXPECT_EQ(with_state.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(with_state.status().message().find("keeps no state"), std::string::npos) << with_state.status();
+  o = Options();
+  o.model = dir_.Sub("models");  // --model without --serve-only
+  EXPECT_EQ(Server::Create(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServerTest, ReplicaServesWhatTheTrainerPublishesAndFollowsItWithoutFailedRequests) {
+  ServerOptions trainer = Options();
+  trainer.serve_checkpoint = RandomCheckpoint("random.ckpt");
+  trainer.publish_dir = dir_.Sub("published");
+  StartServer(trainer);
+  ASSERT_TRUE(std::filesystem::is_regular_file(dir_.Sub("published/serving.ckpt")));
+
+  auto replica = Server::Create(ReplicaOptions(dir_.Sub("published")));
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  auto rc = CatdogClient::Connect((*replica)->address());
+  auto served = rc->GetServingModel();
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(served->id(), "file:serving.ckpt");  // no server path in replies
+  EXPECT_EQ(served->epoch(), 0);                 // the random model
+  EXPECT_EQ(rc->ListModels()->models_size(), 1);
+  // A replica trains, promotes, imports and evaluates nothing.
+  EXPECT_EQ(rc->StartTraining(TinyConfig()).status().code(), absl::StatusCode::kUnimplemented);
+  auto promote = rc->PromoteModel("job-1/best");
+  EXPECT_EQ(promote.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(promote.status().message().find("serving replica"), std::string::npos) << promote.status();
+  EXPECT_TRUE(rc->GetStats().ok());
+
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0}, requests{0};
+  std::vector<std::thread> callers;
+  const v1::ClassifyRequest request = Images(1, 3);
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      while (!done.load()) {
+        auto r = rc->Classify(request);
+        ++requests;
+        if (!r.ok()) {
+          ++failures;
+          ADD_FAILURE() << r.status();
+        }
+      }
+    });
+  }
+  const std::string job = TrainJob();
+  ASSERT_TRUE(client_->PromoteModel(job + "/best").ok());  // the trainer publishes it
+  EXPECT_TRUE(Eventually([&] {
+    auto m = rc->GetServingModel();
+    return m.ok() && m->epoch() > 0;
+  }));
+  done = true;
+  for (std::thread& t : callers) t.join();
+  EXPECT_GT(requests.load(), 0);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(rc->GetServingModel()->epoch(), client_->GetServingModel()->epoch());
+}
+
+TEST_F(ServerTest, ReplicaWithNothingToServeIsNotServingUntilACheckpointLoads) {
+  using Health = grpc::health::v1::HealthCheckResponse;
+  const std::string inference = v1::InferenceService::service_full_name();
+  std::filesystem::create_directories(dir_.Sub("models"));
+  auto replica = Server::Create(ReplicaOptions(dir_.Sub("models")));
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  auto rc = CatdogClient::Connect((*replica)->address());
+  EXPECT_EQ(*rc->Health(), Health::SERVING);
+  EXPECT_EQ(*rc->Health(inference), Health::NOT_SERVING);
+  EXPECT_EQ(rc->Classify(Images(1, 1)).status().code(), absl::StatusCode::kFailedPrecondition);
+  std::ofstream(dir_.Sub("models/garbage.ckpt")) << "not a checkpoint";
+  catdog::testing::WriteRandomCheckpoint(dir_.Sub("models/.good.tmp"));
+  std::filesystem::last_write_time(dir_.Sub("models/.good.tmp"),
+                                   std::filesystem::last_write_time(dir_.Sub("models/garbage.ckpt")) + std::chrono::seconds(1));
+  std::filesystem::rename(dir_.Sub("models/.good.tmp"), dir_.Sub("models/good.ckpt"));
+  EXPECT_TRUE(Eventually([&] { return *rc->Health(inference) == Health::SERVING; }));
+  EXPECT_TRUE(rc->Classify(Images(1, 1)).ok());
+}
+
+TEST_F(ServerTest, AClientOfManyReplicasSpreadsItsCallsOverThem) {
+  const std::string model = RandomCheckpoint("random.ckpt");
+  auto a = Server::Create(ReplicaOptions(model));
+  auto b = Server::Create(ReplicaOptions(model));
+  ASSERT_TRUE(a.ok() && b.ok());
+  client::ConnectOptions both;
+  both.target = absl::StrCat("ipv4:127.0.0.1:", (*a)->port(), ",127.0.0.1:", (*b)->port());
+  auto rc = CatdogClient::Connect(both);
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE((*rc)->Classify(Images(1, 1)).ok());
+  const int64_t at_a = CatdogClient::Connect((*a)->address())->GetStats()->classify_requests();
+  const int64_t at_b = CatdogClient::Connect((*b)->address())->GetStats()->classify_requests();
+  EXPECT_EQ(at_a + at_b, 20);
+  EXPECT_GE(at_a, 5);  // round robin: about half each
+  EXPECT_GE(at_b, 5);
 }
 
 }  // namespace
