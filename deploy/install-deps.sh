@@ -22,7 +22,8 @@ BUILD_PKGS=(
   # bench/: the reference notebook loop and the plain Python server to compare with
   python3-torch python3-torchvision python3-grpcio python3-pil python3-protobuf
 )
-TORCH_PKGS=(libtorch-dev)
+# Debian's CPU LibTorch, and the Gloo headers its c10d (data-parallel training) needs
+TORCH_PKGS=(libtorch-dev libgloo-dev)
 
 pkgs=("${BUILD_PKGS[@]}")
 case "${1:-}" in

@@ -1,0 +1,214 @@
+#include "common/ml/distributed.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+
+#include <torch/torch.h>
+
+#if CATDOG_HAVE_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace catdog::common {
+namespace {
+
+// An integer variable, or `fallback` when unset.
+absl::StatusOr<int> IntFromEnvironment(const char* name, std::optional<int> fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') {
+    if (fallback) return *fallback;
+    return absl::InvalidArgumentError(absl::StrCat(name, " is not set (WORLD_SIZE is)"));
+  }
+  int value = 0;
+  if (!absl::SimpleAtoi(text, &value)) return absl::InvalidArgumentError(absl::StrCat(name, "='", text, "' is not a number"));
+  return value;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<WorldInfo>> WorldFromEnvironment() {
+  const char* size = std::getenv("WORLD_SIZE");
+  if (size == nullptr || *size == '\0') return std::nullopt;
+  WorldInfo w;
+  auto world = IntFromEnvironment("WORLD_SIZE", std::nullopt);
+  if (!world.ok()) return world.status();
+  if (*world < 1) return absl::InvalidArgumentError(absl::StrCat("WORLD_SIZE=", *world, " must be >= 1"));
+  if (*world == 1) return std::nullopt;
+  w.world_size = *world;
+  auto rank = IntFromEnvironment("RANK", std::nullopt);
+  if (!rank.ok()) return rank.status();
+  if (*rank < 0 || *rank >= w.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("RANK=", *rank, " is outside 0..", w.world_size - 1));
+  }
+  w.rank = *rank;
+  auto local = IntFromEnvironment("LOCAL_RANK", w.rank);
+  if (!local.ok()) return local.status();
+  w.local_rank = *local;
+  if (const char* addr = std::getenv("MASTER_ADDR"); addr != nullptr && *addr != '\0') w.master_addr = addr;
+  auto port = IntFromEnvironment("MASTER_PORT", w.master_port);
+  if (!port.ok()) return port.status();
+  if (*port < 1 || *port > 65535) return absl::InvalidArgumentError(absl::StrCat("MASTER_PORT=", *port, " is not a port"));
+  w.master_port = *port;
+  return w;
+}
+
+std::vector<int64_t> ShardPositions(int64_t count, int rank, int world_size) {
+  std::vector<int64_t> positions;
+  if (count <= 0 || world_size < 1) return positions;
+  const int64_t per_rank = (count + world_size - 1) / world_size;
+  positions.reserve(static_cast<size_t>(per_rank));
+  for (int64_t i = 0; i < per_rank; ++i) positions.push_back((rank + i * world_size) % count);
+  return positions;
+}
+
+#if CATDOG_HAVE_GLOO
+
+bool DistributedAvailable() { return true; }
+
+struct ProcessGroup::Impl {
+  WorldInfo world;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+
+  // A collective's failure: a peer that died closes its connection, one
+  // that stalls runs into the timeout.
+  absl::Status Failed(const char* what, const std::exception& e) const {
+    return absl::UnavailableError(absl::StrCat("rank ", world.rank, " of ", world.world_size, ": ", what,
+                                               " failed (did another rank die or stall?): ", e.what()));
+  }
+  absl::Status Run(const char* what, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+    try {
+      start()->wait();
+      return absl::OkStatus();
+    } catch (const std::exception& e) {
+      return Failed(what, e);
+    }
+  }
+};
+
+absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo& world, absl::Duration timeout) {
+  auto impl = std::make_unique<Impl>();
+  impl->world = world;
+  const auto ms = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  try {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<std::uint16_t>(world.master_port);
+    store_options.isServer = world.rank == 0;
+    store_options.numWorkers = static_cast<std::size_t>(world.world_size);
+    store_options.timeout = ms;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, store_options);
+    auto options = c10d::ProcessGroupGloo::Options::create(ms);
+    // As PyTorch: GLOO_SOCKET_IFNAME picks the interface; otherwise the
+    // loopback for a loopback master, else the address this host's name
+    // resolves to.
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0') {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else if (world.master_addr == "localhost" || world.master_addr.rfind("127.", 0) == 0) {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, world.rank, world.world_size, options);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rank ", world.rank, " of ", world.world_size, " could not join at ",
+                                               world.master_addr, ":", world.master_port, ": ", e.what()));
+  }
+  return std::unique_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
+}
+
+absl::Status ProcessGroup::AverageGradients(const std::vector<at::Tensor>& parameters, int64_t bucket_bytes) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> bucket;
+  int64_t bytes = 0;
+  auto flush = [&]() -> absl::Status {
+    if (bucket.empty()) return absl::OkStatus();
+    std::vector<at::Tensor> flat_views;
+    for (const at::Tensor& g : bucket) flat_views.push_back(g.reshape({-1}));
+    std::vector<at::Tensor> flat = {at::cat(flat_views)};
+    absl::Status reduced = impl_->Run("gradient allreduce", [&] { return impl_->group->allreduce(flat); });
+    if (!reduced.ok()) return reduced;
+    flat[0].div_(impl_->world.world_size);
+    int64_t offset = 0;
+    for (const at::Tensor& g : bucket) {
+      g.copy_(flat[0].narrow(0, offset, g.numel()).view_as(g));
+      offset += g.numel();
+    }
+    bucket.clear();
+    bytes = 0;
+    return absl::OkStatus();
+  };
+  for (const at::Tensor& p : parameters) {
+    at::Tensor& grad = p.mutable_grad();
+    if (!grad.defined()) grad = at::zeros_like(p);
+    // One dtype per bucket (a concatenation keeps one).
+    if (!bucket.empty() && bucket.front().scalar_type() != grad.scalar_type()) {
+      if (absl::Status s = flush(); !s.ok()) return s;
+    }
+    bucket.push_back(grad);
+    bytes += grad.numel() * static_cast<int64_t>(grad.element_size());
+    if (bytes >= bucket_bytes) {
+      if (absl::Status s = flush(); !s.ok()) return s;
+    }
+  }
+  return flush();
+}
+
+absl::Status ProcessGroup::Broadcast(const std::vector<at::Tensor>& tensors) {
+  torch::NoGradGuard no_grad;
+  for (const at::Tensor& t : tensors) {
+    std::vector<at::Tensor> one = {t.contiguous()};
+    absl::Status sent = impl_->Run("broadcast", [&] { return impl_->group->broadcast(one); });
+    if (!sent.ok()) return sent;
+    if (!one[0].is_same(t)) const_cast<at::Tensor&>(t).copy_(one[0]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProcessGroup::Sum(std::vector<double>* values) {
+  std::vector<at::Tensor> t = {torch::tensor(*values, torch::kDouble)};
+  absl::Status summed = impl_->Run("sum", [&] { return impl_->group->allreduce(t); });
+  if (!summed.ok()) return summed;
+  const auto a = t[0].accessor<double, 1>();
+  for (size_t i = 0; i < values->size(); ++i) (*values)[i] = a[static_cast<int64_t>(i)];
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ProcessGroup::BroadcastValue(int64_t value) {
+  std::vector<at::Tensor> t = {torch::tensor({value}, torch::kLong)};
+  absl::Status sent = impl_->Run("broadcast", [&] { return impl_->group->broadcast(t); });
+  if (!sent.ok()) return sent;
+  return t[0].item<int64_t>();
+}
+
+#else  // no Gloo in this LibTorch build
+
+bool DistributedAvailable() { return false; }
+
+struct ProcessGroup::Impl {
+  WorldInfo world;
+};
+
+absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo&, absl::Duration) {
+  return absl::FailedPreconditionError(
+      "this catdog was built without c10d's Gloo backend (LibTorch's distributed headers and libgloo-dev), "
+      "so it trains in one process only");
+}
+absl::Status ProcessGroup::AverageGradients(const std::vector<at::Tensor>&, int64_t) { return absl::OkStatus(); }
+absl::Status ProcessGroup::Broadcast(const std::vector<at::Tensor>&) { return absl::OkStatus(); }
+absl::Status ProcessGroup::Sum(std::vector<double>*) { return absl::OkStatus(); }
+absl::StatusOr<int64_t> ProcessGroup::BroadcastValue(int64_t value) { return value; }
+
+#endif
+
+ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProcessGroup::~ProcessGroup() = default;
+int ProcessGroup::rank() const { return impl_->world.rank; }
+int ProcessGroup::world_size() const { return impl_->world.world_size; }
+
+}  // namespace catdog::common

@@ -1,0 +1,83 @@
+// Data parallelism across processes over PyTorch's own collectives (c10d:
+// Gloo on CPU), started the way torchrun, a Kubeflow PyTorchJob or a Slurm
+// wrapper start PyTorch workers: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
+// MASTER_PORT in the environment, rank 0 hosting the rendezvous (c10d's
+// TCPStore).
+//
+// As in PyTorch DDP: every rank holds the whole model, trains on a disjoint
+// shard of each epoch, and the gradients are averaged before each optimizer
+// step, so all ranks step identically. BatchNorm statistics stay per rank
+// (each normalises its own shard's batch; running statistics differ slightly
+// between ranks, and rank 0's are the ones saved).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace catdog::common {
+
+struct WorldInfo {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+};
+
+// nullopt when WORLD_SIZE is unset or 1 (one process); INVALID_ARGUMENT for
+// values that do not fit together (RANK outside [0, WORLD_SIZE), no RANK, a
+// bad port).
+absl::StatusOr<std::optional<WorldInfo>> WorldFromEnvironment();
+
+// The positions of `count` samples (in an epoch's order) that `rank` of
+// `world_size` trains on: every world_size-th from `rank`, after padding the
+// order by wrapping around so every rank gets ceil(count / world_size)
+// (PyTorch's DistributedSampler with drop_last=False). Disjoint across ranks
+// except for the padding, and together they cover every sample.
+std::vector<int64_t> ShardPositions(int64_t count, int rank, int world_size);
+
+// Whether this build has c10d's Gloo backend (Debian's LibTorch with
+// libgloo-dev does; a LibTorch without its headers builds without).
+bool DistributedAvailable();
+
+class ProcessGroup {
+ public:
+  // Joins the group: rank 0 hosts the TCPStore at master_addr:master_port,
+  // the others connect to it. UNAVAILABLE when the ranks do not all arrive
+  // within `timeout`; every collective later fails with UNAVAILABLE after
+  // `timeout` too, or at once when a peer's connection closes (a rank
+  // that died), never hangs.
+  static absl::StatusOr<std::unique_ptr<ProcessGroup>> Join(const WorldInfo& world, absl::Duration timeout);
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  int rank() const;
+  int world_size() const;
+
+  // Replaces each tensor's gradient by its mean across ranks (a missing
+  // gradient counts as zeros). The gradients are flattened into buckets of
+  // about `bucket_bytes`, one allreduce per bucket, not one per tensor.
+  absl::Status AverageGradients(const std::vector<at::Tensor>& parameters, int64_t bucket_bytes = int64_t{25} << 20);
+  // Rank 0's values of `tensors`, copied into every rank's (initial weights).
+  absl::Status Broadcast(const std::vector<at::Tensor>& tensors);
+  // Sums `values` across ranks, in place (validation loss sums and counts).
+  absl::Status Sum(std::vector<double>* values);
+  // Rank 0's `value` on every rank (a decision all must share).
+  absl::StatusOr<int64_t> BroadcastValue(int64_t value);
+
+ private:
+  struct Impl;
+  explicit ProcessGroup(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace catdog::common
