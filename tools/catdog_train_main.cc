@@ -1,6 +1,11 @@
 // catdog-train: runs one training job in this process, without a server.
 // For experiments, benchmarks and debugging the core; catdogd runs the same
 // trainer for real jobs.
+//
+// Data parallel when started as torchrun starts workers (WORLD_SIZE > 1,
+// RANK, MASTER_ADDR, MASTER_PORT; e.g. `torchrun --nproc-per-node 2
+// --no-python catdog-train ...`): one process per rank, rank 0 writes --out
+// and prints the epochs (README "Scale out").
 #include <csignal>
 #include <cstdio>
 
@@ -10,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "common/data/train_flags.h"
 #include "common/ml/device.h"
+#include "common/ml/distributed.h"
 #include "common/ml/trainer.h"
 
 namespace {
@@ -58,15 +64,37 @@ int main(int argc, char** argv) {
                "from its last complete epoch, or its mid-epoch checkpoint");
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "debug logging");
+  double dist_timeout_s = 600;
+  app.add_option("--dist-timeout-s", dist_timeout_s,
+                 "data parallel: how long ranks wait for each other (rendezvous, each allreduce) before failing")
+      ->capture_default_str()->check(CLI::Range(1.0, 86400.0));
   catdog::common::AddTrainConfigFlags(app, config);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
   catdog::common::ConfigureHostAllocator();
 
+  auto world = catdog::common::WorldFromEnvironment();
+  if (!world.ok()) {
+    std::fprintf(stderr, "catdog-train: %s\n", std::string(world.status().message()).c_str());
+    return 2;
+  }
   auto trainer = catdog::common::Trainer::Create(config);
   if (!trainer.ok()) {
     std::fprintf(stderr, "catdog-train: %s\n", std::string(trainer.status().message()).c_str());
     return 2;
+  }
+  std::unique_ptr<catdog::common::ProcessGroup> group;
+  if (world->has_value()) {
+    const catdog::common::WorldInfo& w = **world;
+    spdlog::set_pattern(absl::StrFormat("[%%Y-%%m-%%d %%H:%%M:%%S.%%e] [rank %d] [%%l] %%v", w.rank));
+    auto joined = catdog::common::ProcessGroup::Join(w, absl::Seconds(dist_timeout_s));
+    if (!joined.ok()) {
+      std::fprintf(stderr, "catdog-train: %s\n", std::string(joined.status().message()).c_str());
+      return 1;
+    }
+    group = *std::move(joined);
+    spdlog::info("rank {} of {} joined at {}:{}", w.rank, w.world_size, w.master_addr, w.master_port);
+    (*trainer)->set_process_group(group.get());
   }
   PrintingObserver observer;
   std::signal(SIGINT, RequestStop);
@@ -80,6 +108,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "catdog-train: %s\n", std::string(result.status().message()).c_str());
     return 1;
   }
+  if (group != nullptr && group->rank() != 0) return 0;  // rank 0 reports
   std::printf("best epoch %lld (valid accuracy %.4f)%s; checkpoints: %s %s\n",
               static_cast<long long>(result->best_epoch), result->best_valid_accuracy,
               result->early_stopped ? ", stopped early" : "", result->best_checkpoint.c_str(),

@@ -12,6 +12,7 @@
 #include "common/data/log_format.h"
 #include "common/data/random.h"
 #include "common/data/transforms.h"
+#include "common/ml/distributed.h"
 #include "common/ml/tensor_conversion.h"
 #include "common/ml/torch_status.h"
 
@@ -26,13 +27,30 @@ absl::StatusOr<std::unique_ptr<BatchLoader>> BatchLoader::Create(std::vector<Sam
     return absl::InvalidArgumentError("batch loader: prefetch_batches < 1");
   }
   if (absl::Status s = ValidateAugmentOptions(options.augment_options); !s.ok()) return s;
+  if (options.shard_count < 1 || options.shard_rank < 0 || options.shard_rank >= options.shard_count) {
+    return absl::InvalidArgumentError("batch loader: shard_rank must be in [0, shard_count)");
+  }
   return std::unique_ptr<BatchLoader>(new BatchLoader(std::move(samples), options));
 }
+
+namespace {
+
+// Positions (into an epoch's order of `count` samples) that this loader's
+// shard takes.
+std::vector<int64_t> ShardOf(int64_t count, const LoaderOptions& o) {
+  if (o.pad_shards) return ShardPositions(count, o.shard_rank, o.shard_count);
+  std::vector<int64_t> positions;
+  for (int64_t p = o.shard_rank; p < count; p += o.shard_count) positions.push_back(p);
+  return positions;
+}
+
+}  // namespace
 
 BatchLoader::BatchLoader(std::vector<Sample> samples, const LoaderOptions& options)
     : samples_(std::move(samples)),
       options_(options),
-      num_batches_((static_cast<int64_t>(samples_.size()) + options.batch_size - 1) /
+      num_batches_((static_cast<int64_t>(ShardOf(static_cast<int64_t>(samples_.size()), options).size()) +
+                    options.batch_size - 1) /
                    options.batch_size) {
   if (options_.cache_images) {
     absl::MutexLock lock(&cache_mu_);
@@ -55,6 +73,11 @@ void BatchLoader::StartEpoch(int64_t epoch, int64_t first_batch) {
   if (options_.shuffle) {
     Rng rng = Rng::Derive(options_.seed, static_cast<uint64_t>(epoch), 0x5348554646ULL);
     rng.Shuffle(*order);
+  }
+  if (options_.shard_count > 1) {
+    auto shard = std::make_shared<std::vector<size_t>>();
+    for (const int64_t p : ShardOf(static_cast<int64_t>(order->size()), options_)) shard->push_back((*order)[p]);
+    order = std::move(shard);
   }
   absl::MutexLock lock(&mu_);
   ++generation_;

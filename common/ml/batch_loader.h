@@ -45,6 +45,14 @@ struct LoaderOptions {
   bool cache_images = false;  // keep resized uint8 images after first decode
   bool pin_memory = false;    // page-locked batches for async host->GPU copies (CUDA only)
   std::string confine_root;   // when set, files are read only within it (common/data/confinement.h)
+  // Data parallelism: each epoch yields only rank `shard_rank` of
+  // `shard_count`'s part of the epoch's order (common/ml/distributed.h
+  // ShardPositions). Padded parts are equal in size, as training needs (every
+  // rank takes the same number of steps); unpadded ones take every sample
+  // exactly once, as evaluation needs.
+  int shard_rank = 0;
+  int shard_count = 1;
+  bool pad_shards = true;
 };
 
 struct Batch {

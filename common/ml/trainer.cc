@@ -20,6 +20,7 @@
 #include "common/ml/batch_loader.h"
 #include "common/ml/checkpoint.h"
 #include "common/ml/device.h"
+#include "common/ml/distributed.h"
 #include "common/ml/evaluation.h"
 #include "common/ml/lr_schedule.h"
 #include "common/ml/mixed_precision.h"
@@ -68,6 +69,8 @@ struct RunState {
   TrainingState position;
   EpochMetrics last_metrics;  // of the last complete epoch
   Clock::time_point last_partial_save = Clock::now();
+  ProcessGroup* group = nullptr;  // data parallel: this rank's group
+  bool writes() const { return group == nullptr || group->rank() == 0; }  // checkpoints, TensorBoard
 };
 
 bool StopRequested(const StopToken* stop) { return stop != nullptr && stop->stop_requested(); }
@@ -103,6 +106,7 @@ TrainingState StateNow(const RunState& s) {
 // `batches_done` of its batches. Not a model to serve: the observer is not
 // told, and the card's metrics are the last complete epoch's.
 absl::Status WritePartialCheckpoint(RunState& s, int64_t batches_done, double loss_sum, int64_t images) {
+  if (!s.writes()) return absl::OkStatus();
   TrainingState state = StateNow(s);
   state.batches_done = batches_done;
   state.partial_loss_sum = loss_sum;
@@ -169,30 +173,38 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       ++done;
       if (!batch->status.ok()) return batch->status;
       const int64_t n = batch->labels.size(0);
-      if (n < 2) continue;  // BatchNorm cannot train on a single image
-      auto images = batch->images.to(s.device, /*non_blocking=*/true);
-      auto labels = batch->labels.to(s.device, /*non_blocking=*/true);
+      // BatchNorm cannot train on a single image. A rank of a data-parallel
+      // run still joins the step (with zero gradients): all ranks step together.
+      if (n < 2 && s.group == nullptr) continue;
       s.optimizer->zero_grad();
-      at::Tensor loss;
-      {
-        AutocastScope autocast(s.device, s.precision);
-        loss = s.config.label_smoothing > 0.0
-                   ? torch::nn::functional::cross_entropy(
-                         s.model->forward(images), labels,
-                         torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(s.config.label_smoothing))
-                   : torch::nn::functional::cross_entropy(s.model->forward(images), labels);
+      if (n >= 2) {
+        auto images = batch->images.to(s.device, /*non_blocking=*/true);
+        auto labels = batch->labels.to(s.device, /*non_blocking=*/true);
+        at::Tensor loss;
+        {
+          AutocastScope autocast(s.device, s.precision);
+          loss = s.config.label_smoothing > 0.0
+                     ? torch::nn::functional::cross_entropy(
+                           s.model->forward(images), labels,
+                           torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(s.config.label_smoothing))
+                     : torch::nn::functional::cross_entropy(s.model->forward(images), labels);
+        }
+        if (s.scaler) {
+          s.scaler->Scale(loss).backward();
+        } else {
+          loss.backward();
+        }
+        loss_sum.add_(loss.detach().to(torch::kDouble) * n);
+        stats.images += n;
       }
+      if (s.group != nullptr) CATDOG_RETURN_IF_ERROR(s.group->AverageGradients(s.model->parameters()));
       if (s.scaler) {
-        s.scaler->Scale(loss).backward();
         const bool finite = s.scaler->Unscale(s.model->parameters());
         if (finite) s.optimizer->step();  // an overflow skips the step, as GradScaler does
         s.scaler->Update(finite);
       } else {
-        loss.backward();
         s.optimizer->step();
       }
-      loss_sum.add_(loss.detach().to(torch::kDouble) * n);
-      stats.images += n;
       const bool report = s.observer != nullptr && s.config.progress_interval > 0 &&
                           (done % s.config.progress_interval == 0 || done == total);
       if (report || done % check_every == 0) {
@@ -204,7 +216,13 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
     if (StopRequested(s.stop)) return cancelled();
     CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
     stats.loss_sum = sum;
-    if (stats.images > 0) stats.loss = sum / static_cast<double>(stats.images);
+    if (s.group != nullptr) {  // the epoch's loss and images over all ranks
+      std::vector<double> totals = {stats.loss_sum, static_cast<double>(stats.images)};
+      CATDOG_RETURN_IF_ERROR(s.group->Sum(&totals));
+      stats.loss_sum = totals[0];
+      stats.images = static_cast<int64_t>(totals[1]);
+    }
+    if (stats.images > 0) stats.loss = stats.loss_sum / static_cast<double>(stats.images);
     return absl::OkStatus();
   });
   CATDOG_RETURN_IF_ERROR(status);
@@ -215,6 +233,7 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
 
 absl::Status WriteCheckpoint(RunState& s, CheckpointKind kind, const std::string& path,
                              const EpochMetrics& metrics) {
+  if (!s.writes()) return absl::OkStatus();
   // The best checkpoint is for serving and evaluation: weights only. The last
   // one also carries the optimizer and training state, to resume from.
   const ModelCard card = MakeCard(s, CheckpointKindName(kind), metrics);
@@ -422,6 +441,12 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
   ConfigureDevice(device);
   const int num_classes = static_cast<int>(dataset_.classes.size());
+  if (group_ != nullptr && precision == Precision::kFp16) {
+    return absl::FailedPreconditionError(
+        "fp16 loss scaling trains in one process only; use --precision bf16 or fp32 for data-parallel training");
+  }
+  // Only rank 0 reports: the others' epochs are the same epochs.
+  if (group_ != nullptr && group_->rank() != 0) observer = nullptr;
 
   // Decoded images stay in RAM when train + valid fit the budget.
   const int64_t bytes_per_image = 3LL * c.preprocessing.image_size * c.preprocessing.image_size;
@@ -444,15 +469,37 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   LoaderOptions eval_opts = train_opts;
   eval_opts.shuffle = false;
   eval_opts.augment = false;
+  if (group_ != nullptr) {
+    train_opts.shard_rank = eval_opts.shard_rank = group_->rank();
+    train_opts.shard_count = eval_opts.shard_count = group_->world_size();
+    eval_opts.pad_shards = false;  // each validation image counted once
+  }
 
   RunState s{c,       dataset_.classes, device,   precision, std::nullopt, Vgg16(nullptr),
              nullptr, nullptr,          nullptr,  observer,  stop,         TrainingState{},
              EpochMetrics{}, Clock::now()};
   if (precision == Precision::kFp16) s.scaler.emplace();
+  s.group = group_;
   // Validation and test passes run under the same autocast as training.
   auto evaluate = [&](BatchLoader& loader) {
     AutocastScope autocast(device, precision);
     return Evaluate(s.model, loader, device, num_classes, stop);
+  };
+  // Validation: every rank's part, summed.
+  auto validate = [&]() -> absl::StatusOr<EvalMetrics> {
+    CATDOG_ASSIGN_OR_RETURN(EvalMetrics m, evaluate(*s.valid));
+    if (group_ == nullptr) return m;
+    std::vector<double> sums = {m.loss * static_cast<double>(m.count), static_cast<double>(m.count)};
+    for (const auto& row : m.confusion) sums.insert(sums.end(), row.begin(), row.end());
+    CATDOG_RETURN_IF_ERROR(group_->Sum(&sums));
+    m.count = static_cast<int64_t>(sums[1]);
+    m.loss = sums[0] / static_cast<double>(m.count);
+    size_t at = 2;
+    for (auto& row : m.confusion) {
+      for (int64_t& cell : row) cell = static_cast<int64_t>(sums[at++]);
+    }
+    FinishEvalMetrics(m);
+    return m;
   };
   CATDOG_ASSIGN_OR_RETURN(s.train, BatchLoader::Create(split_.train, train_opts));
   CATDOG_ASSIGN_OR_RETURN(s.valid, BatchLoader::Create(split_.valid, eval_opts));
@@ -466,6 +513,11 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     s.optimizer = std::make_unique<MultiTensorAdam>(
         s.model->parameters(), torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay));
   }));
+  if (group_ != nullptr) {  // every rank starts from rank 0's weights
+    std::vector<at::Tensor> state = s.model->parameters();
+    for (const at::Tensor& b : s.model->buffers()) state.push_back(b);
+    CATDOG_RETURN_IF_ERROR(group_->Broadcast(state));
+  }
   spdlog::info(
       "training {} ({} classes, {} train / {} valid images, {} px, width {}, {} params) on {} "
       "({}) with {} threads; image cache {}",
@@ -475,7 +527,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
       cache ? absl::StrCat("on (", cache_bytes >> 20, " MiB)") : std::string("off (over budget)"));
 
   std::unique_ptr<TensorBoardWriter> tb;
-  if (!c.tensorboard_dir.empty()) {
+  if (!c.tensorboard_dir.empty() && s.writes()) {
     CATDOG_ASSIGN_OR_RETURN(tb, TensorBoardWriter::Create(c.tensorboard_dir));
     if (!resume_) {
       if (absl::Status overview = WriteRunOverview(*tb, c, dataset_.classes, split_.train); !overview.ok()) {
@@ -519,7 +571,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     m.learning_rate = scheduler.lr();
     CATDOG_ASSIGN_OR_RETURN(EpochStats train, TrainEpoch(s, epoch));
     const double train_seconds = SecondsSince(start);
-    absl::StatusOr<EvalMetrics> evaluated = evaluate(*s.valid);
+    absl::StatusOr<EvalMetrics> evaluated = validate();
     if (StopRequested(stop)) {
       // Stopped during validation: the epoch's training is kept.
       if (c.checkpoint_interval_min > 0.0) {
@@ -537,7 +589,11 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
       SetLearningRate(*s.optimizer, scheduler.lr());
       spdlog::info("epoch {}: valid loss plateaued, learning rate -> {:g}", epoch, scheduler.lr());
     }
-    const bool stop_early = early_stopping.Step(valid.loss);
+    bool stop_early = early_stopping.Step(valid.loss);
+    if (group_ != nullptr) {  // the ranks' metrics are equal; rank 0's decision binds all the same
+      CATDOG_ASSIGN_OR_RETURN(const int64_t decided, group_->BroadcastValue(stop_early ? 1 : 0));
+      stop_early = decided != 0;
+    }
     m.early_stop_trigger = early_stopping.trigger();
     m.is_best = valid.accuracy > result.best_valid_accuracy;
     m.seconds = SecondsSince(start);
@@ -560,7 +616,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     CATDOG_RETURN_IF_ERROR(WriteCheckpoint(s, CheckpointKind::kLast, result.last_checkpoint, m));
     // last.ckpt is now ahead of any mid-epoch checkpoint.
     std::error_code ignored;
-    std::filesystem::remove(PartialCheckpointPath(c), ignored);
+    if (s.writes()) std::filesystem::remove(PartialCheckpointPath(c), ignored);
     result.epochs_completed = epoch;
     if (observer != nullptr) observer->OnEpochEnd(m);
     if (absl::Status tb_status = WriteScalars(tb.get(), m); !tb_status.ok()) {
@@ -576,10 +632,12 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   }
   result.skipped_files = s.train->skipped_files() + s.valid->skipped_files();
 
-  if (test_) {
+  if (test_ && s.writes()) {  // rank 0 alone, over the whole test set
     CATDOG_ASSIGN_OR_RETURN(auto test_loader, BatchLoader::Create(test_->samples, [&] {
       LoaderOptions o = eval_opts;
       o.cache_images = false;  // evaluated twice at most; not worth the memory
+      o.shard_rank = 0;
+      o.shard_count = 1;
       return o;
     }()));
     CATDOG_ASSIGN_OR_RETURN(result.test_last, evaluate(*test_loader));

@@ -13,6 +13,14 @@
 // before any work is queued. Run() may be called once, on any thread; the
 // observer is called on that thread. Process-wide effect: Run() sets
 // LibTorch's intra-op thread count and its global RNG seed (model init).
+//
+// Data parallel (set_process_group, common/ml/distributed.h): every rank runs
+// the same Trainer on its shard of each epoch with gradients averaged before
+// every step; validation is split across the ranks and summed, so all ranks
+// see the same metrics and take the same schedule and early-stopping steps.
+// Rank 0 alone writes checkpoints and TensorBoard, tells the observer and
+// runs the test evaluation; the output folder must be one all ranks read
+// (for a resume). fp16 loss scaling is single-process only.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +35,8 @@
 #include "common/data/training_state.h"
 
 namespace catdog::common {
+
+class ProcessGroup;
 
 class Trainer final : public TrainingRun {
  public:
@@ -44,6 +54,9 @@ class Trainer final : public TrainingRun {
   // As TrainingRun::Run; ABORTED when the loss is NaN or infinite. Gives the
   // run's freed host memory back to the system before returning.
   absl::StatusOr<TrainingResult> Run(TrainingObserver* observer, const StopToken* stop) override;
+
+  // Trains as one rank of `group` (which must outlive Run); null: alone.
+  void set_process_group(ProcessGroup* group) { group_ = group; }
 
   static std::string BestCheckpointPath(const TrainConfig& config);
   static std::string LastCheckpointPath(const TrainConfig& config);
@@ -68,6 +81,7 @@ class Trainer final : public TrainingRun {
   const SplitResult split_;
   const std::optional<ImageFolder> test_;
   const std::optional<ResumeCandidate> resume_;  // with config.resume
+  ProcessGroup* group_ = nullptr;
 };
 
 }  // namespace catdog::common

@@ -2,7 +2,11 @@
 # Data parallelism over c10d/Gloo with real processes on loopback:
 #   1. two ranks average gradients exactly as one process would (catdog-ddp-check);
 #   2. a rank that dies after joining fails the other with a clear error,
-#      well within the collective timeout, instead of hanging.
+#      well within the collective timeout, instead of hanging;
+#   3. catdog-train started as torchrun starts workers: two ranks train,
+#      rank 0 alone writes the checkpoints and prints the epochs, and the
+#      run learns as one process does;
+#   4. a catdog-train rank killed mid-run fails the other at once.
 #   ddp_test.sh BUILD_DIR
 set -euo pipefail
 build="$1"
@@ -45,3 +49,50 @@ wait "${pids[@]}" || true
 [[ $rc == 3 ]] || fail "rank 0 exited $rc after its peer died (124 = hung until timeout)"
 grep -q "did another rank die or stall" "$work/die.0.log" || fail "rank 0's error does not say what happened"
 echo "ok: a dead peer fails the survivor: $(head -c 200 "$work/die.0.log")"
+
+# catdog-train, two ranks against one process at the same global batch (16:
+# two ranks of 8), on a small synthetic dataset.
+train="$build/tools/catdog-train"
+"$build/tests/catdog-make-dataset" "$work/data" 48 32 >/dev/null
+flags=(--image-size 32 --width 0.125 --lr 3e-3 --threads 1 --loader-workers 1 --dist-timeout-s 60)
+timeout 300 "$train" "$work/data" --out "$work/single" --epochs 6 --batch-size 16 "${flags[@]}" >"$work/single.log" 2>&1 \
+  || fail "one process"
+p=$(port); pids=()
+for r in 0 1; do
+  (set +e; MASTER_ADDR=127.0.0.1 MASTER_PORT=$p WORLD_SIZE=2 RANK=$r LOCAL_RANK=$r timeout 300 \
+    "$train" "$work/data" --out "$work/dp" --epochs 6 --batch-size 8 "${flags[@]}" >"$work/dp.$r.log" 2>&1
+   echo $? >"$work/dp.$r.rc") &
+  pids+=($!)
+done
+wait "${pids[@]}"
+for r in 0 1; do [[ "$(cat "$work/dp.$r.rc")" == 0 ]] || fail "catdog-train rank $r exited $(cat "$work/dp.$r.rc")"; done
+[[ "$(ls "$work/dp")" == "$(printf 'best.ckpt\nlast.ckpt')" ]] || fail "checkpoints: $(ls "$work/dp")"
+[[ "$(grep -c '^ *[0-9]' "$work/dp.0.log")" == 6 ]] || fail "rank 0 should print 6 epoch rows"
+! grep -q '^ *[0-9]' "$work/dp.1.log" || fail "rank 1 printed epoch rows"
+grep -q "rank 1 of 2 joined" "$work/dp.1.log" || fail "rank 1 did not join"
+acc() { awk '$1 ~ /^[0-9]+$/ { a = $4 } END { print a }' "$1"; }
+single_acc=$(acc "$work/single.log"); dp_acc=$(acc "$work/dp.0.log")
+awk -v s="$single_acc" -v d="$dp_acc" 'BEGIN { exit !(d >= 0.9 && s >= 0.9) }' \
+  || fail "final valid accuracy: one process $single_acc, two ranks $dp_acc (both should learn the easy set)"
+echo "ok: catdog-train on two ranks: valid accuracy $dp_acc (one process: $single_acc), one set of checkpoints"
+
+# Rank 1 killed while both train: rank 0 fails with the reason, not a hang.
+p=$(port)
+(set +e; MASTER_ADDR=127.0.0.1 MASTER_PORT=$p WORLD_SIZE=2 RANK=0 timeout 300 \
+  "$train" "$work/data" --out "$work/killed" --epochs 200 --batch-size 8 "${flags[@]}" >"$work/killed.0.log" 2>&1
+ echo $? >"$work/killed.0.rc") &
+pids=($!)
+MASTER_ADDR=127.0.0.1 MASTER_PORT=$p WORLD_SIZE=2 RANK=1 \
+  "$train" "$work/data" --out "$work/killed" --epochs 200 --batch-size 8 "${flags[@]}" >"$work/killed.1.log" 2>&1 &
+rank1=$!
+pids+=($rank1)
+until grep -q '^ *1 ' "$work/killed.0.log" 2>/dev/null; do
+  [[ -e "$work/killed.0.rc" ]] && fail "rank 0 ended before its first epoch"
+  sleep 0.2
+done
+kill -9 "$rank1"
+wait "${pids[0]}"
+rc=$(cat "$work/killed.0.rc")
+[[ $rc == 1 ]] || fail "rank 0 exited $rc after rank 1 was killed (124 = hung)"
+grep -q "did another rank die or stall" "$work/killed.0.log" || fail "rank 0 does not say why it stopped"
+echo "ok: a killed catdog-train rank fails the other: $(grep -o 'rank 0 of 2: [^(]*' "$work/killed.0.log" | head -1)"

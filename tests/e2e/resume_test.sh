@@ -18,7 +18,9 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "RESUME FAIL: $*" >&2; exit 1; }
 
-"$build/tests/catdog-make-dataset" "$work/data/synth" 40 32 >/dev/null
+# 24 batches an epoch: the kill at batch 5 of epoch 3 lands well before its end
+# even on a loaded machine.
+"$build/tests/catdog-make-dataset" "$work/data/synth" 120 32 >/dev/null
 source "$(dirname "$0")/../../deploy/catdogd-launch.sh"
 start_server() {
   catdogd_start "$work" "$work/server.log" "$catdogd" --listen 127.0.0.1:0 --data-root "$work/data" \
@@ -49,7 +51,7 @@ for mode in epoch mid-epoch; do
   else
     job="$("$ctl" start-training synth "${flags[@]}" --checkpoint-interval-min 0.000001)"
   fi
-  # Killed inside epoch 3: after epoch 2's row, while batch 5 of 8 trains.
+  # Killed inside epoch 3: after epoch 2's row, while batch 5 of 24 trains.
   wait_for_event "$job" '"progress":\{"epoch":3,"batches_done":5,'
   kill -KILL "$server_pid"
   wait "$server_pid" 2>/dev/null || true

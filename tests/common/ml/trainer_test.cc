@@ -122,8 +122,12 @@ TEST_F(TrainerTest, LearnsSyntheticClassesAndReportsEveryEpoch) {
         EXPECT_EQ(grid->rows, 4 * 96);
         EXPECT_EQ(grid->cols, 8 * 96);
       }
-      if (v.tag() == "Config") EXPECT_NE(v.tensor().string_val(0).find("\"epochs\": 5"), std::string::npos);
-      if (v.tag() == "Test Accuracy (Best)") EXPECT_NEAR(v.simple_value(), result->test_best->accuracy, 1e-6);
+      if (v.tag() == "Config") {
+        EXPECT_NE(v.tensor().string_val(0).find("\"epochs\": 5"), std::string::npos);
+      }
+      if (v.tag() == "Test Accuracy (Best)") {
+        EXPECT_NEAR(v.simple_value(), result->test_best->accuracy, 1e-6);
+      }
     }
   }
   EXPECT_EQ(tags["Training Samples"], 1);
