@@ -150,6 +150,37 @@ TEST_F(BatchLoaderTest, RestartingAnEpochMidwayStartsClean) {
   EXPECT_EQ(order.size(), samples_.size());
 }
 
+TEST_F(BatchLoaderTest, DataParallelShardsSplitEachShuffledEpoch) {
+  // 22 samples over 3 ranks: padded shards of 8 (training), unpadded 8/7/7.
+  LoaderOptions o;
+  o.batch_size = 3;
+  o.shuffle = true;
+  o.shard_count = 3;
+  std::multiset<size_t> padded, unpadded;
+  for (int rank = 0; rank < 3; ++rank) {
+    o.shard_rank = rank;
+    o.pad_shards = true;
+    auto train = MakeLoader(o);
+    const std::vector<size_t> shard = Epoch(*train, 2);
+    EXPECT_EQ(shard.size(), 8u);
+    EXPECT_EQ(train->num_batches(), 3);
+    padded.insert(shard.begin(), shard.end());
+    o.pad_shards = false;
+    auto eval = MakeLoader(o);
+    const std::vector<size_t> part = Epoch(*eval, 2);
+    EXPECT_EQ(part.size(), rank == 0 ? 8u : 7u);
+    unpadded.insert(part.begin(), part.end());
+  }
+  EXPECT_EQ(padded.size(), 24u);  // two samples twice
+  EXPECT_EQ(unpadded.size(), 22u);
+  for (size_t i = 0; i < 22; ++i) {
+    EXPECT_EQ(unpadded.count(i), 1u) << i;
+    EXPECT_GE(padded.count(i), 1u) << i;
+  }
+  o.shard_rank = 3;
+  EXPECT_EQ(BatchLoader::Create(samples_, o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(BatchLoaderCreateTest, RejectsEmptySampleList) {
   EXPECT_EQ(BatchLoader::Create({}, LoaderOptions{}).status().code(),
             absl::StatusCode::kInvalidArgument);
