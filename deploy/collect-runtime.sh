@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies catdogd, catdogctl and every shared library they load into
+# Copies catdogd, catdogctl, catdog-train and every shared library they load into
 # OUT/bin and OUT/lib, except the C and C++ runtime that every base image
 # has. The Dockerfile's runtime stage is this folder on a slim base, so the
 # image needs no -dev packages and no package names that differ between
@@ -15,7 +15,7 @@ build="$1"
 out="$2"
 shift 2
 mkdir -p "$out/bin" "$out/lib"
-cp "$build/server/catdogd" "$build/client/catdogctl" "$out/bin/"
+cp "$build/server/catdogd" "$build/client/catdogctl" "$build/tools/catdog-train" "$out/bin/"
 for dir in "$@"; do cp -L "$dir"/*.so* "$out/lib/"; done
 
 is_base_runtime() {

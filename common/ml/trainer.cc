@@ -441,6 +441,10 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
   ConfigureDevice(device);
   const int num_classes = static_cast<int>(dataset_.classes.size());
+  if (group_ != nullptr && device.is_cuda()) {
+    return absl::FailedPreconditionError(
+        "data-parallel training runs on the CPU (Gloo) for now; use --device cpu (no NCCL path yet)");
+  }
   if (group_ != nullptr && precision == Precision::kFp16) {
     return absl::FailedPreconditionError(
         "fp16 loss scaling trains in one process only; use --precision bf16 or fp32 for data-parallel training");

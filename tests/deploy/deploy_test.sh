@@ -108,6 +108,15 @@ assert replicas["spec"]["clusterIP"] == "None" and selects(replicas, serving) an
 for service in (docs[("Service", "catdogd")], replicas):
     assert service["spec"]["ports"][0]["port"] == 50051
 assert docs[("HorizontalPodAutoscaler", "catdogd-serving")]["spec"]["scaleTargetRef"]["name"] == "catdogd-serving"
+# Multi-node training: a Kubeflow PyTorchJob whose workers run catdog-train (the
+# operator sets torchrun's MASTER_ADDR, MASTER_PORT, WORLD_SIZE and RANK).
+job = docs[("PyTorchJob", "catdog-train")]["spec"]["pytorchReplicaSpecs"]
+assert set(job) == {"Master", "Worker"}, set(job)
+for role, spec in job.items():
+    c = spec["template"]["spec"]["containers"][0]
+    assert c["name"] == "pytorch" and c["command"][0] == "catdog-train", (role, c["command"])
+    assert c["command"][c["command"].index("--out") + 1].startswith("/var/lib/catdog-runs"), role
+    assert c["command"][c["command"].index("--device") + 1] == "cpu", "data-parallel ranks train on the CPU"
 print("yaml: compose and", len(docs), "Kubernetes objects check out")
 PY
 pass "compose and Kubernetes manifests"
@@ -139,11 +148,12 @@ pass "$(wc -w <<<"$vars") CATDOG_* variables all exist in catdogd or catdogctl -
 
 # ---- The runtime folder the image ships ----
 "$src/deploy/collect-runtime.sh" "$build" "$work/opt" >/dev/null
-outside="$(LD_LIBRARY_PATH="$work/opt/lib" ldd "$work/opt/bin/catdogd" "$work/opt/bin/catdogctl" \
+outside="$(LD_LIBRARY_PATH="$work/opt/lib" ldd "$work/opt/bin/catdogd" "$work/opt/bin/catdogctl" "$work/opt/bin/catdog-train" \
   | awk '/=> \//{print $3}' | grep -v "^$work/opt/lib/" \
   | grep -vE '/(libc|libm|libdl|librt|libpthread|libresolv|libstdc\+\+|libgcc_s)\.so' || true)"
 [[ -z "$outside" ]] || fail "collected binaries still load from the system: $outside"
 LD_LIBRARY_PATH="$work/opt/lib" "$work/opt/bin/catdogctl" --help >/dev/null || fail "collected catdogctl"
+LD_LIBRARY_PATH="$work/opt/lib" "$work/opt/bin/catdog-train" --help >/dev/null || fail "collected catdog-train"
 pass "collect-runtime.sh: binaries load only collected libraries (plus the C/C++ runtime)"
 
 # ---- Environment-only configuration, as in the image, and its HEALTHCHECK ----
