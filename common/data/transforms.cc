@@ -1,5 +1,9 @@
 #include "common/data/transforms.h"
 
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -23,6 +27,14 @@ absl::Status ValidateAugmentOptions(const AugmentOptions& o) {
   if (!(o.rotation_degrees >= 0.0 && o.rotation_degrees <= 180.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("rotation must be in [0, 180] degrees, got ", o.rotation_degrees));
+  }
+  if (!(o.crop_scale_min >= 0.0 && o.crop_scale_min <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("resized-crop minimum scale must be in (0, 1] (0 = off), got ", o.crop_scale_min));
+  }
+  if (!(o.color_jitter >= 0.0 && o.color_jitter < 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("colour jitter must be in [0, 1), got ", o.color_jitter));
   }
   return absl::OkStatus();
 }
@@ -62,6 +74,49 @@ cv::Mat Rotate(const cv::Mat& rgb, double degrees) {
   return out;
 }
 
+cv::Mat RandomResizedCrop(const cv::Mat& rgb, double scale_min, Rng& rng) {
+  const double area = static_cast<double>(rgb.rows) * rgb.cols;
+  const double scale = scale_min + (1.0 - scale_min) * rng.Uniform();
+  const double log_ratio = std::log(3.0 / 4.0) + rng.Uniform() * (std::log(4.0 / 3.0) - std::log(3.0 / 4.0));
+  const double ratio = std::exp(log_ratio);  // width / height
+  const int w = std::clamp(static_cast<int>(std::lround(std::sqrt(area * scale * ratio))), 1, rgb.cols);
+  const int h = std::clamp(static_cast<int>(std::lround(std::sqrt(area * scale / ratio))), 1, rgb.rows);
+  const int x = static_cast<int>(rng.Below(static_cast<uint64_t>(rgb.cols - w + 1)));
+  const int y = static_cast<int>(rng.Below(static_cast<uint64_t>(rgb.rows - h + 1)));
+  cv::Mat out;
+  cv::resize(rgb(cv::Rect(x, y, w, h)), out, rgb.size(), 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
+cv::Mat ColorJitter(const cv::Mat& rgb, double jitter, Rng& rng) {
+  auto factor = [&] { return 1.0 - jitter + 2.0 * jitter * rng.Uniform(); };
+  const double brightness = factor(), contrast = factor(), saturation = factor();
+  int order[3] = {0, 1, 2};
+  for (int i = 2; i > 0; --i) std::swap(order[i], order[rng.Below(static_cast<uint64_t>(i + 1))]);
+  cv::Mat f;
+  rgb.convertTo(f, CV_32FC3);
+  for (const int step : order) {
+    if (step == 0) {
+      f *= brightness;
+    } else {
+      cv::Mat gray;
+      cv::cvtColor(f, gray, cv::COLOR_RGB2GRAY);
+      if (step == 1) {  // blend with the image's mean grey
+        const double mean = cv::mean(gray)[0];
+        f = f * contrast + cv::Scalar::all(mean * (1.0 - contrast));
+      } else {  // blend with each pixel's grey
+        cv::Mat gray3;
+        cv::cvtColor(gray, gray3, cv::COLOR_GRAY2RGB);
+        f = f * saturation + gray3 * (1.0 - saturation);
+      }
+    }
+    cv::min(cv::max(f, 0.0), 255.0, f);  // clamped after each step, as torchvision does
+  }
+  cv::Mat out;
+  f.convertTo(out, CV_8UC3);  // rounds to nearest
+  return out;
+}
+
 cv::Mat ToGrayscale(const cv::Mat& rgb) {
   cv::Mat gray, out;
   cv::cvtColor(rgb, gray, cv::COLOR_RGB2GRAY);
@@ -71,11 +126,13 @@ cv::Mat ToGrayscale(const cv::Mat& rgb) {
 
 cv::Mat Augment(const cv::Mat& rgb, const AugmentOptions& o, Rng& rng) {
   cv::Mat out = rgb;
+  if (o.crop_scale_min > 0.0) out = RandomResizedCrop(out, o.crop_scale_min, rng);
   if (o.crop_padding > 0) out = RandomCrop(out, o.crop_padding, rng);
   if (o.rotation_degrees > 0.0) {
     out = Rotate(out, (rng.Uniform() * 2.0 - 1.0) * o.rotation_degrees);
   }
   if (o.flip_probability > 0.0 && rng.Uniform() < o.flip_probability) out = HorizontalFlip(out);
+  if (o.color_jitter > 0.0) out = ColorJitter(out, o.color_jitter, rng);
   if (o.grayscale_probability > 0.0 && rng.Uniform() < o.grayscale_probability) {
     out = ToGrayscale(out);
   }

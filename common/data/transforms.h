@@ -18,6 +18,13 @@ struct AugmentOptions {
   int crop_padding = 0;           // pad by this many px (zeros) then crop back to size at random
   double rotation_degrees = 0.0;  // rotate by U(-d, d) degrees
   double grayscale_probability = 0.0;  // to 3-channel grayscale with this probability
+  // RandomResizedCrop: a window of U(crop_scale_min, 1) of the area with an
+  // aspect ratio log-uniform in [3/4, 4/3], resized back to the full size.
+  // 0 = off; must be in (0, 1] when on.
+  double crop_scale_min = 0.0;
+  // ColorJitter: brightness, contrast and saturation each scaled by
+  // U(1 - j, 1 + j), in a random order. 0 = off.
+  double color_jitter = 0.0;
 };
 
 absl::Status ValidateAugmentOptions(const AugmentOptions& options);
@@ -35,10 +42,20 @@ cv::Mat RandomCrop(const cv::Mat& rgb, int padding, Rng& rng);
 // Rotates about the centre by `degrees` (counter-clockwise), same size, zero fill.
 cv::Mat Rotate(const cv::Mat& rgb, double degrees);
 
+// A random window of scale_min..1 of the area (aspect ratio log-uniform in
+// [3/4, 4/3], clipped to the image) resized back to the input's size.
+cv::Mat RandomResizedCrop(const cv::Mat& rgb, double scale_min, Rng& rng);
+
+// Brightness (x * b), contrast (towards the mean grey by c) and saturation
+// (towards each pixel's grey by s), factors U(1 - j, 1 + j), applied in a
+// random order as torchvision's ColorJitter does.
+cv::Mat ColorJitter(const cv::Mat& rgb, double jitter, Rng& rng);
+
 // Luma (ITU-R 601) replicated to three channels.
 cv::Mat ToGrayscale(const cv::Mat& rgb);
 
-// Applies the enabled steps in a fixed order: crop, rotation, flip, grayscale.
+// Applies the enabled steps in a fixed order: resized crop, padded crop,
+// rotation, flip, colour jitter, grayscale.
 // Draws from `rng` only for enabled steps.
 cv::Mat Augment(const cv::Mat& rgb, const AugmentOptions& options, Rng& rng);
 

@@ -93,12 +93,66 @@ TEST(AugmentTest, FlipRateMatchesProbability) {
   EXPECT_NEAR(static_cast<double>(flips) / n, 0.3, 0.03);
 }
 
+TEST(RandomResizedCropTest, KeepsSizeAndZoomsIntoAWindow) {
+  const cv::Mat img = Gradient(20, 20);
+  Rng rng(7);
+  int changed = 0;
+  for (int i = 0; i < 20; ++i) {
+    const cv::Mat out = RandomResizedCrop(img, 0.25, rng);
+    ASSERT_EQ(out.size(), img.size());
+    ASSERT_EQ(out.type(), img.type());
+    changed += Equal(out, img) ? 0 : 1;
+    // A window of the gradient stretched to full size: red still grows
+    // left to right and never leaves the source's range.
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(out.reshape(1, 0).colRange(0, 1), &lo, &hi);
+    EXPECT_GE(lo, 0);
+    EXPECT_LE(out.at<cv::Vec3b>(10, 0)[0], out.at<cv::Vec3b>(10, 19)[0]);
+    EXPECT_LE(out.at<cv::Vec3b>(10, 19)[0], 190);
+  }
+  EXPECT_GE(changed, 18);
+  // Scale 1 keeps the whole area (the window's aspect ratio is clipped to
+  // the image), so a square image comes back nearly unchanged.
+  Rng whole(3);
+  const cv::Mat full = RandomResizedCrop(img, 1.0, whole);
+  EXPECT_LE(cv::norm(full, img, cv::NORM_INF), 40);
+}
+
+TEST(ColorJitterTest, ScalesBrightnessContrastAndSaturationWithinRange) {
+  cv::Mat grey(8, 8, CV_8UC3, cv::Scalar(100, 100, 100));
+  Rng rng(5);
+  for (int i = 0; i < 20; ++i) {
+    // A uniform grey keeps its contrast and saturation; only the brightness
+    // factor in [0.7, 1.3] moves it.
+    const cv::Mat out = ColorJitter(grey, 0.3, rng);
+    ASSERT_EQ(out.size(), grey.size());
+    ASSERT_EQ(out.type(), CV_8UC3);
+    const cv::Vec3b p = out.at<cv::Vec3b>(3, 3);
+    EXPECT_EQ(p[0], p[1]);
+    EXPECT_EQ(p[1], p[2]);
+    EXPECT_GE(p[0], 70);
+    EXPECT_LE(p[0], 130);
+    EXPECT_EQ(cv::norm(out, cv::Mat(8, 8, CV_8UC3, cv::Scalar(p[0], p[0], p[0])), cv::NORM_INF), 0);
+  }
+  cv::Mat bright(4, 4, CV_8UC3, cv::Scalar(250, 10, 10));
+  Rng clamp(1);
+  for (int i = 0; i < 20; ++i) {
+    const cv::Mat out = ColorJitter(bright, 0.9, clamp);  // factors up to 1.9 saturate, never wrap
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(out.reshape(1, 0), &lo, &hi);
+    EXPECT_LE(hi, 255);
+    EXPECT_GE(lo, 0);
+  }
+}
+
 TEST(AugmentTest, SameSeedSamePixels) {
   const cv::Mat img = Gradient(16, 16);
   AugmentOptions options;
   options.crop_padding = 3;
   options.rotation_degrees = 15;
   options.grayscale_probability = 0.5;
+  options.crop_scale_min = 0.3;
+  options.color_jitter = 0.4;
   Rng a(99), b(99);
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(Equal(Augment(img, options, a), Augment(img, options, b)));
 }
@@ -112,6 +166,12 @@ TEST(AugmentOptionsTest, RejectsOutOfRangeValues) {
   EXPECT_EQ(ValidateAugmentOptions(o).code(), absl::StatusCode::kInvalidArgument);
   o = {};
   o.rotation_degrees = 400;
+  EXPECT_EQ(ValidateAugmentOptions(o).code(), absl::StatusCode::kInvalidArgument);
+  o = {};
+  o.crop_scale_min = 1.5;
+  EXPECT_EQ(ValidateAugmentOptions(o).code(), absl::StatusCode::kInvalidArgument);
+  o = {};
+  o.color_jitter = 1.0;  // a factor of 0 would blank the image
   EXPECT_EQ(ValidateAugmentOptions(o).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(ValidateAugmentOptions(AugmentOptions{}).ok());
 }
