@@ -37,6 +37,7 @@ struct Bucket {
 torch::Tensor MultiTensorAdam::step(LossClosure closure) {
   for (const auto& group : param_groups()) {
     if (static_cast<const torch::optim::AdamOptions&>(group.options()).amsgrad()) {
+      TORCH_CHECK(!decoupled_, "MultiTensorAdam: amsgrad with decoupled weight decay is not supported");
       return torch::optim::Adam::step(std::move(closure));
     }
   }
@@ -75,9 +76,11 @@ torch::Tensor MultiTensorAdam::step(LossClosure closure) {
     for (auto& [step, b] : buckets) {
       const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
       const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
-      std::vector<at::Tensor> grads = options.weight_decay() != 0
-                                          ? at::_foreach_add(b.grads, b.params, options.weight_decay())
-                                          : b.grads;
+      const bool l2 = options.weight_decay() != 0 && !decoupled_;
+      if (options.weight_decay() != 0 && decoupled_) {
+        at::_foreach_mul_(b.params, 1 - options.lr() * options.weight_decay());
+      }
+      std::vector<at::Tensor> grads = l2 ? at::_foreach_add(b.grads, b.params, options.weight_decay()) : b.grads;
       at::_foreach_mul_(b.exp_avg, beta1);
       at::_foreach_add_(b.exp_avg, grads, 1 - beta1);
       at::_foreach_mul_(b.exp_avg_sq, beta2);

@@ -54,6 +54,28 @@ TEST(MultiTensorAdamTest, MatchesTorchAdamExactly) {
   ExpectSameAsTorchAdam(torch::optim::AdamOptions(1e-3).weight_decay(1e-4), 4);
 }
 
+TEST(MultiTensorAdamTest, DecoupledWeightDecayMatchesTorchAdamW) {
+  const double lr = 1e-2, decay = 0.05;
+  Vgg16 reference = SmallModel();
+  Vgg16 ours = SmallModel();
+  torch::optim::AdamW adamw(reference->parameters(), torch::optim::AdamWOptions(lr).weight_decay(decay));
+  MultiTensorAdam multi(ours->parameters(), torch::optim::AdamOptions(lr).weight_decay(decay),
+                        /*decoupled_weight_decay=*/true);
+  Train(reference, adamw, 4);
+  Train(ours, multi, 4);
+  const auto pa = reference->parameters();
+  const auto pb = ours->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(pa[i], pb[i], /*rtol=*/1e-5, /*atol=*/1e-7)) << "parameter " << i;
+  }
+  // And it is not Adam with L2: the same steps there end elsewhere.
+  Vgg16 coupled = SmallModel();
+  MultiTensorAdam l2(coupled->parameters(), torch::optim::AdamOptions(lr).weight_decay(decay));
+  Train(coupled, l2, 4);
+  EXPECT_FALSE(torch::allclose(coupled->parameters()[0], pb[0], 1e-5, 1e-7));
+}
+
 TEST(MultiTensorAdamTest, ParametersOnDifferentStepCountsUpdateCorrectly) {
   // `c` has no gradient in the first step, so its state lags by one step.
   auto make = [] {
