@@ -8,7 +8,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/data/status_macros.h"
 #include "common/data/train_config_schema.h"
+#include "common/data/train_preset.h"
 
 namespace catdog::api {
 namespace {
@@ -71,6 +73,8 @@ void GetWire(const Reflection& r, const v1::TrainingConfig& p, const FieldDescri
 
 absl::StatusOr<common::JobSpec> JobSpecFromProto(const v1::TrainingConfig& p) {
   common::JobSpec spec;
+  // Unset fields take the preset's values, set ones override them.
+  if (p.has_preset()) CATDOG_RETURN_IF_ERROR(common::ApplyTrainPreset(p.preset(), spec.config));
   const Reflection& r = *p.GetReflection();
   for (const common::TrainConfigField& field : common::TrainConfigFields()) {
     if (field.wire_name == nullptr) continue;

@@ -8,6 +8,9 @@
 // and prints the epochs (README "Scale out").
 #include <csignal>
 #include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -22,6 +25,7 @@ namespace {
 
 class PrintingObserver : public catdog::common::TrainingObserver {
  public:
+  explicit PrintingObserver(std::vector<std::string> classes) : classes_(std::move(classes)) {}
   void OnEpochEnd(const catdog::common::EpochMetrics& m) override {
     if (!header_printed_) {
       std::printf("%5s %10s %10s %9s %9s %7s %8s %8s %7s %6s\n", "epoch", "train_loss", "valid_loss",
@@ -36,12 +40,17 @@ class PrintingObserver : public catdog::common::TrainingObserver {
   }
   void OnTestEvaluation(catdog::common::CheckpointKind kind,
                         const catdog::common::EvalMetrics& m) override {
-    std::printf("test (%s weights): loss %.4f accuracy %.4f on %lld images\n",
+    std::string recalls;
+    for (size_t k = 0; k < m.recall.size() && k < classes_.size(); ++k) {
+      recalls += absl::StrFormat(" %s %.4f", classes_[k], m.recall[k]);
+    }
+    std::printf("test (%s weights): loss %.4f accuracy %.4f on %lld images; recall%s\n",
                 catdog::common::CheckpointKindName(kind), m.loss, m.accuracy,
-                static_cast<long long>(m.count));
+                static_cast<long long>(m.count), recalls.c_str());
   }
 
  private:
+  const std::vector<std::string> classes_;
   bool header_printed_ = false;
 };
 
@@ -96,7 +105,7 @@ int main(int argc, char** argv) {
     spdlog::info("rank {} of {} joined at {}:{}", w.rank, w.world_size, w.master_addr, w.master_port);
     (*trainer)->set_process_group(group.get());
   }
-  PrintingObserver observer;
+  PrintingObserver observer((*trainer)->class_names());
   std::signal(SIGINT, RequestStop);
   std::signal(SIGTERM, RequestStop);
   auto result = (*trainer)->Run(&observer, &g_stop);

@@ -12,9 +12,10 @@
 
 namespace catdog::common {
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Preprocessing, image_size, normalize, mean, std)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Preprocessing, image_size, normalize, mean, std, tta_flip)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AugmentOptions, flip_probability, crop_padding,
-                                                rotation_degrees, grayscale_probability)
+                                                rotation_degrees, grayscale_probability, crop_scale_min,
+                                                color_jitter)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochMetrics, epoch, train_loss, valid_loss,
                                                 valid_accuracy, learning_rate, early_stop_trigger,
                                                 seconds, train_images_per_second,

@@ -58,6 +58,21 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
   if (!(c.lr_factor > 0.0 && c.lr_factor < 1.0)) {
     return Bad("lr_factor", absl::StrCat("must be in (0, 1), got ", c.lr_factor));
   }
+  if (c.preset != "reference" && c.preset != "fast") {
+    return Bad("preset", absl::StrCat("must be reference or fast, got '", c.preset, "'"));
+  }
+  if (c.optimizer != "adam" && c.optimizer != "adamw") {
+    return Bad("optimizer", absl::StrCat("must be adam or adamw, got '", c.optimizer, "'"));
+  }
+  if (c.lr_schedule != "plateau" && c.lr_schedule != "cosine") {
+    return Bad("lr_schedule", absl::StrCat("must be plateau or cosine, got '", c.lr_schedule, "'"));
+  }
+  if (!(c.warmup_epochs >= 0.0 && c.warmup_epochs <= c.epochs)) {
+    return Bad("warmup_epochs", absl::StrCat("must be in [0, epochs], got ", c.warmup_epochs));
+  }
+  if (!(c.time_budget_min >= 0.0 && c.time_budget_min <= 1e6)) {
+    return Bad("time_budget_min", "must be in [0, 1e6] minutes");
+  }
   if (c.lr_patience < 0) return Bad("lr_patience", "must be >= 0");
   if (c.early_stop_patience < 0) return Bad("early_stop_patience", "must be >= 0");
   if (c.device != "auto" && c.device != "cpu" && c.device.rfind("cuda", 0) != 0) {

@@ -19,9 +19,16 @@ struct Preprocessing {
   bool normalize = false;          // the reference uses ToTensor only
   std::array<float, 3> mean = {0.485f, 0.456f, 0.406f};
   std::array<float, 3> std = {0.229f, 0.224f, 0.225f};
+  // Test-time augmentation: evaluation and serving average the class
+  // probabilities of each image and its mirror image (twice the compute).
+  bool tta_flip = false;
 };
 
 struct TrainConfig {
+  // The recipe the other fields started from (train_preset.h): "reference"
+  // (the defaults below) or "fast". Recorded; applying it is the caller's.
+  std::string preset = "reference";
+
   // Data.
   std::string dataset_root;  // ImageFolder root, split into train/valid
   std::string test_root;     // optional ImageFolder root evaluated at the end
@@ -29,6 +36,10 @@ struct TrainConfig {
   uint64_t split_seed = 42;
   Preprocessing preprocessing;
   AugmentOptions augment;
+  // Replace preprocessing.mean/std with the training split's own per-channel
+  // statistics (at image_size, before augmentation) and normalise with them;
+  // the model card carries them to serving.
+  bool normalize_from_train = false;
 
   // Model.
   std::string arch = "vgg16";
@@ -37,8 +48,18 @@ struct TrainConfig {
   // Optimisation.
   int batch_size = 16;
   int epochs = 55;
-  double learning_rate = 1e-4;
+  std::string optimizer = "adam";  // adam (L2 in the gradient) | adamw (decoupled decay)
+  double learning_rate = 1e-4;     // the peak rate under a warmup
   double weight_decay = 0.0;
+  // plateau: ReduceLROnPlateau on the valid loss (lr_factor, lr_patience).
+  // cosine: linear warmup over warmup_epochs, then a cosine decay to zero at
+  // the end of the planned epochs, set every batch.
+  std::string lr_schedule = "plateau";
+  double warmup_epochs = 0.0;
+  // Plan the epoch count (at most `epochs`) from the first epoch's measured
+  // time so training, validation and the test evaluation end within this
+  // many minutes; 0 = train `epochs`.
+  double time_budget_min = 0.0;
   // Training targets (1 - s) on the label and s / K spread over all K
   // classes (PyTorch's label_smoothing); 0 = one-hot, the reference.
   // Validation and test losses stay plain cross-entropy.

@@ -11,6 +11,7 @@ namespace catdog::common {
 
 const std::vector<TrainConfigField>& TrainConfigFields() {
   static const std::vector<TrainConfigField> fields = {
+      CATDOG_FIELD("preset", "preset", "--preset", "recipe the other flags start from: reference (the notebook's) | fast (small data, small machines); explicit flags override it", preset, "reference", "fast"),
       // Data.
       CATDOG_FIELD("dataset_root", "dataset", nullptr, "ImageFolder root split into train/valid", dataset_root),
       CATDOG_FIELD("test_root", "test_dataset", "--test-root", "ImageFolder evaluated with the best and last weights at the end", test_root),
@@ -20,18 +21,26 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("preprocessing.normalize", "normalize", "--normalize", "normalise with --normalize-mean/--normalize-std (the reference does not)", preprocessing.normalize),
       CATDOG_FIELD("preprocessing.mean", "normalize_mean", "--normalize-mean", "per-channel RGB mean for --normalize", preprocessing.mean),
       CATDOG_FIELD("preprocessing.std", "normalize_std", "--normalize-std", "per-channel RGB std for --normalize", preprocessing.std),
+      CATDOG_FIELD("preprocessing.tta_flip", "tta_flip", "--tta-flip", "evaluate and serve the mean of each image's and its mirror's probabilities", preprocessing.tta_flip),
+      CATDOG_FIELD("normalize_from_train", "normalize_from_train", "--normalize-from-train", "normalise with the training split's own mean/std (stored in the model card)", normalize_from_train),
       CATDOG_FIELD("augment.flip_probability", "flip_probability", "--flip", "horizontal flip probability", augment.flip_probability),
       CATDOG_FIELD("augment.crop_padding", "crop_padding", "--crop-padding", "random crop padding in px (0 = off)", augment.crop_padding),
       CATDOG_FIELD("augment.rotation_degrees", "rotation_degrees", "--rotation", "random rotation range in degrees (0 = off)", augment.rotation_degrees),
       CATDOG_FIELD("augment.grayscale_probability", "grayscale_probability", "--grayscale", "random grayscale probability", augment.grayscale_probability),
+      CATDOG_FIELD("augment.crop_scale_min", "crop_scale_min", "--crop-scale-min", "random resized crop: smallest area share in (0, 1] (0 = off)", augment.crop_scale_min),
+      CATDOG_FIELD("augment.color_jitter", "color_jitter", "--color-jitter", "brightness/contrast/saturation jitter in [0, 1) (0 = off)", augment.color_jitter),
       // Model.
       CATDOG_FIELD("arch", "arch", "--arch", "architecture", arch),
       CATDOG_FIELD("width", "width", "--width", "channel width multiplier (1.0 = reference VGG16)", width),
       // Optimisation.
       CATDOG_FIELD("batch_size", "batch_size", "--batch-size", "images per training batch", batch_size),
       CATDOG_FIELD("epochs", "epochs", "--epochs", "maximum epochs", epochs),
-      CATDOG_FIELD("learning_rate", "learning_rate", "--lr", "Adam learning rate", learning_rate),
-      CATDOG_FIELD("weight_decay", "weight_decay", "--weight-decay", "Adam weight decay", weight_decay),
+      CATDOG_FIELD("optimizer", "optimizer", "--optimizer", "adam (weight decay as L2) | adamw (decoupled weight decay)", optimizer, "adam", "adamw"),
+      CATDOG_FIELD("learning_rate", "learning_rate", "--lr", "learning rate (the peak, with a warmup)", learning_rate),
+      CATDOG_FIELD("weight_decay", "weight_decay", "--weight-decay", "weight decay", weight_decay),
+      CATDOG_FIELD("lr_schedule", "lr_schedule", "--lr-schedule", "plateau (ReduceLROnPlateau on valid loss) | cosine (warmup, then cosine to 0 over the planned epochs)", lr_schedule, "plateau", "cosine"),
+      CATDOG_FIELD("warmup_epochs", "warmup_epochs", "--warmup-epochs", "linear warmup length for --lr-schedule cosine (epochs, may be fractional)", warmup_epochs),
+      CATDOG_FIELD("time_budget_min", "time_budget_min", "--time-budget-min", "plan the epoch count (at most --epochs) to finish within this many minutes (0 = off)", time_budget_min),
       CATDOG_FIELD("label_smoothing", "label_smoothing", "--label-smoothing", "training target smoothing in [0, 1) (0 = one-hot, the reference)", label_smoothing),
       CATDOG_FIELD("lr_factor", "lr_factor", "--lr-factor", "ReduceLROnPlateau factor", lr_factor),
       CATDOG_FIELD("lr_patience", "lr_patience", "--lr-patience", "ReduceLROnPlateau patience (epochs)", lr_patience),

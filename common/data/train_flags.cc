@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/data/train_config_schema.h"
+#include "common/data/train_preset.h"
 
 namespace catdog::common {
 namespace {
@@ -36,6 +37,13 @@ void AddTrainConfigFlags(CLI::App& app, TrainConfig& config) {
     if (field.flag == nullptr) continue;
     std::visit([&](auto* member) { AddFlag(app, field, member); }, field.ref(config));
   }
+  // Once parsed: the preset's values for every flag not given.
+  app.final_callback([&app, &config] {
+    const absl::Status applied = ApplyTrainPreset(config.preset, config, [&app](const TrainConfigField& field) {
+      return field.flag != nullptr && app.get_option(field.flag)->count() > 0;
+    });
+    if (!applied.ok()) throw CLI::ValidationError("--preset", std::string(applied.message()));
+  });
 }
 
 }  // namespace catdog::common

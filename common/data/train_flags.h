@@ -10,8 +10,9 @@
 namespace catdog::common {
 
 // Adds one flag per TrainConfig field that has one (defaults shown in
-// --help). The dataset and output paths are the caller's: their meaning
-// differs between a server and a local run.
+// --help), and applies --preset to the flags not given once `app` is
+// parsed (so it takes app's final_callback). The dataset and output paths
+// are the caller's: their meaning differs between a server and a local run.
 void AddTrainConfigFlags(CLI::App& app, TrainConfig& config);
 
 }  // namespace catdog::common

@@ -22,6 +22,7 @@ std::string TrainingStateToJson(const TrainingState& s) {
                         {"batches_done", s.batches_done},
                         {"partial_loss_sum", s.partial_loss_sum},
                         {"partial_images", s.partial_images},
+                        {"planned_epochs", s.planned_epochs},
                         {"learning_rate", s.learning_rate},
                         {"plateau_best", Finite(s.plateau_best)},
                         {"plateau_bad_epochs", s.plateau_bad_epochs},
@@ -43,6 +44,7 @@ absl::StatusOr<TrainingState> TrainingStateFromJson(const std::string& text) {
     s.batches_done = j.at("batches_done").get<int64_t>();
     s.partial_loss_sum = j.at("partial_loss_sum").get<double>();
     s.partial_images = j.at("partial_images").get<int64_t>();
+    s.planned_epochs = j.value("planned_epochs", int64_t{0});  // absent before time budgets
     s.learning_rate = j.at("learning_rate").get<double>();
     s.plateau_best = OrInfinity(j, "plateau_best");
     s.plateau_bad_epochs = j.at("plateau_bad_epochs").get<int>();

@@ -23,6 +23,11 @@ struct TrainingState {
   double partial_loss_sum = 0.0;
   int64_t partial_images = 0;
 
+  // Epochs the run plans to train (the cosine schedule's length): the
+  // config's, or what --time-budget-min allowed after epoch 1; 0 = not
+  // planned yet.
+  int64_t planned_epochs = 0;
+
   // PlateauScheduler and EarlyStopping (lr_schedule.h).
   double learning_rate = 0.0;
   double plateau_best = std::numeric_limits<double>::infinity();

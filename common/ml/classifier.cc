@@ -76,7 +76,14 @@ absl::StatusOr<std::vector<Prediction>> Classifier::Predict(const std::vector<cv
       batch = torch::stack(inputs).contiguous();
     }
     batch = batch.to(state_->device);
-    auto probs = torch::softmax(state_->model.Forward(batch), 1).to(torch::kCPU).contiguous();
+    at::Tensor probs;
+    if (card().preprocessing.tta_flip) {  // one pass over the images and their mirrors
+      const int64_t n = batch.size(0);
+      const at::Tensor both = torch::softmax(state_->model.Forward(torch::cat({batch, batch.flip({3})})), 1);
+      probs = ((both.slice(0, 0, n) + both.slice(0, n)) * 0.5).to(torch::kCPU).contiguous();
+    } else {
+      probs = torch::softmax(state_->model.Forward(batch), 1).to(torch::kCPU).contiguous();
+    }
     const int64_t n = probs.size(0), k = probs.size(1);
     const float* p = probs.data_ptr<float>();
     std::vector<Prediction> out(static_cast<size_t>(n));

@@ -48,8 +48,10 @@ class Classifier {
 
   // One forward pass over images from Preprocess (all image_size x image_size),
   // or, mixed in, CV_32FC3 images that already hold the network's input
-  // values (scaled and normalised). RESOURCE_EXHAUSTED when the device runs
-  // out of memory.
+  // values (scaled and normalised). A model whose card sets
+  // preprocessing.tta_flip answers the mean of each image's and its mirror's
+  // probabilities (one pass over twice the images). RESOURCE_EXHAUSTED when
+  // the device runs out of memory.
   absl::StatusOr<std::vector<Prediction>> Predict(const std::vector<cv::Mat>& images) const;
 
  private:

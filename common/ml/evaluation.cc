@@ -1,5 +1,7 @@
 #include "common/ml/evaluation.h"
 
+#include <cmath>
+
 #include <torch/torch.h>
 
 #include "common/ml/torch_status.h"
@@ -7,7 +9,7 @@
 namespace catdog::common {
 
 absl::StatusOr<EvalMetrics> Evaluate(Vgg16& model, BatchLoader& loader, const c10::Device& device,
-                                     int num_classes, const StopToken* stop) {
+                                     int num_classes, const StopToken* stop, bool tta_flip) {
   EvalMetrics metrics;
   metrics.confusion.assign(num_classes, std::vector<int64_t>(num_classes, 0));
   absl::Status status = TorchCall("evaluation", [&]() -> absl::Status {
@@ -22,7 +24,11 @@ absl::StatusOr<EvalMetrics> Evaluate(Vgg16& model, BatchLoader& loader, const c1
       if (!batch->status.ok()) return batch->status;
       auto images = batch->images.to(device, /*non_blocking=*/true);
       auto labels = batch->labels.to(device, /*non_blocking=*/true);
-      auto logits = model->forward(images);
+      at::Tensor logits = model->forward(images);
+      if (tta_flip) {  // the log of the mean probability, a valid input to cross_entropy
+        const at::Tensor mirrored = torch::log_softmax(model->forward(images.flip({3})), 1);
+        logits = torch::logsumexp(torch::stack({torch::log_softmax(logits, 1), mirrored}), 0) - std::log(2.0);
+      }
       loss_sum += torch::nn::functional::cross_entropy(
                       logits, labels,
                       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))

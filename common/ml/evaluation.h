@@ -13,9 +13,11 @@
 
 namespace catdog::common {
 
-// `epoch` seeds the loader's pass (order is irrelevant for metrics). CANCELLED
-// when `stop` is set; INVALID_ARGUMENT when no image could be decoded.
+// CANCELLED when `stop` is set; INVALID_ARGUMENT when no image could be
+// decoded. With `tta_flip`, each image's class probabilities are the mean of
+// its own and its mirror image's (the loss is that mean's cross-entropy), as
+// serving computes them for such a model.
 absl::StatusOr<EvalMetrics> Evaluate(Vgg16& model, BatchLoader& loader, const c10::Device& device,
-                                     int num_classes, const StopToken* stop = nullptr);
+                                     int num_classes, const StopToken* stop = nullptr, bool tta_flip = false);
 
 }  // namespace catdog::common

@@ -1,9 +1,11 @@
-// ReduceLROnPlateau and the reference's early-stopping trigger: pure logic
-// over a sequence of validation losses, so tests drive them with scripted
-// values. Not thread-safe (one per training run).
+// Learning-rate schedules (ReduceLROnPlateau, warmup + cosine), the epoch
+// count that fits a time budget and the reference's early-stopping trigger:
+// pure logic, so tests drive them with scripted values. The classes are not
+// thread-safe (one per training run).
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -70,6 +72,30 @@ class PlateauScheduler {
   int bad_epochs_ = 0;
   int cooldown_left_ = 0;
 };
+
+// Linear warmup then cosine decay, per batch: the rate for 0-based step
+// `step` rises linearly to `peak` over the first `warmup_steps` steps, then
+// follows peak * (1 + cos(pi * t)) / 2 with t going from 0 to 1 over the
+// remaining steps of `total_steps`. total_steps <= 0 (not planned yet) holds
+// the peak after the warmup.
+inline double WarmupCosineRate(double peak, int64_t step, int64_t warmup_steps, int64_t total_steps) {
+  if (step < warmup_steps) return peak * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  if (total_steps <= 0) return peak;
+  const double span = static_cast<double>(std::max<int64_t>(total_steps - warmup_steps, 1));
+  const double t = std::min(static_cast<double>(step - warmup_steps) / span, 1.0);
+  return peak * 0.5 * (1.0 + std::cos(3.14159265358979323846 * t));
+}
+
+// The epoch count that fits a time budget: the `done` epochs already
+// trained plus as many more as fit in what is left of `budget_s` after
+// `elapsed_s` and `reserved_s` (the final test evaluation), at `epoch_s`
+// seconds each; clamped to [max(done, 1), max_epochs].
+inline int64_t EpochsWithinBudget(double budget_s, double elapsed_s, double epoch_s, double reserved_s,
+                                  int64_t done, int64_t max_epochs) {
+  const double left = budget_s - elapsed_s - reserved_s;
+  const int64_t more = epoch_s > 0.0 && left > 0.0 ? static_cast<int64_t>(left / epoch_s) : 0;
+  return std::clamp<int64_t>(done + more, std::max<int64_t>(done, 1), max_epochs);
+}
 
 // The reference notebook's trigger: an epoch whose valid loss is above the
 // best so far increments it, any other epoch resets it (and sets the best);

@@ -70,6 +70,16 @@ struct RunState {
   EpochMetrics last_metrics;  // of the last complete epoch
   Clock::time_point last_partial_save = Clock::now();
   ProcessGroup* group = nullptr;  // data parallel: this rank's group
+  // --lr-schedule cosine: the epochs the schedule spans (0 until a time
+  // budget has planned them) and its warmup, in batches.
+  bool cosine = false;
+  int64_t planned_epochs = 0;
+  int64_t warmup_steps = 0;
+  double LearningRateAt(int64_t epoch, int64_t batch) const {  // both 1-based
+    const int64_t per_epoch = train->num_batches();
+    return WarmupCosineRate(config.learning_rate, (epoch - 1) * per_epoch + batch - 1, warmup_steps,
+                            planned_epochs * per_epoch);
+  }
   bool writes() const { return group == nullptr || group->rank() == 0; }  // checkpoints, TensorBoard
 };
 
@@ -176,6 +186,7 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       // BatchNorm cannot train on a single image. A rank of a data-parallel
       // run still joins the step (with zero gradients): all ranks step together.
       if (n < 2 && s.group == nullptr) continue;
+      if (s.cosine) SetLearningRate(*s.optimizer, s.LearningRateAt(epoch, done));
       s.optimizer->zero_grad();
       if (n >= 2) {
         auto images = batch->images.to(s.device, /*non_blocking=*/true);
@@ -314,6 +325,40 @@ absl::Status CheckEveryClassDecodes(const ImageFolder& folder, int image_size, c
   return absl::OkStatus();
 }
 
+// Per-channel mean and standard deviation of `samples` at the configured
+// image size (before augmentation), over all their pixels, in [0, 1] units.
+absl::Status SetTrainingSplitStatistics(const std::vector<Sample>& samples, LoaderOptions options,
+                                        Preprocessing& preprocessing) {
+  options.shuffle = false;
+  options.augment = false;
+  options.cache_images = false;
+  options.preprocessing.normalize = false;
+  options.shard_rank = 0;  // every rank computes the same statistics
+  options.shard_count = 1;
+  CATDOG_ASSIGN_OR_RETURN(auto loader, BatchLoader::Create(samples, options));
+  return TorchCall("training split statistics", [&]() -> absl::Status {
+    at::Tensor sum = torch::zeros({3}, torch::kDouble), sum_sq = torch::zeros({3}, torch::kDouble);
+    double pixels = 0.0;
+    loader->StartEpoch(0);
+    while (std::optional<Batch> batch = loader->Next()) {
+      if (!batch->status.ok()) return batch->status;
+      const at::Tensor x = batch->images.to(torch::kDouble);
+      sum += x.sum({0, 2, 3});
+      sum_sq += (x * x).sum({0, 2, 3});
+      pixels += static_cast<double>(x.size(0) * x.size(2) * x.size(3));
+    }
+    if (pixels == 0.0) return absl::InvalidArgumentError("no decodable training images");
+    const at::Tensor mean = sum / pixels;
+    const at::Tensor std = (sum_sq / pixels - mean * mean).clamp_min(1e-12).sqrt();
+    for (int k = 0; k < 3; ++k) {
+      preprocessing.mean[k] = static_cast<float>(mean[k].item<double>());
+      preprocessing.std[k] = std::max(static_cast<float>(std[k].item<double>()), 1e-3f);
+    }
+    preprocessing.normalize = true;
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace
 
 std::string Trainer::BestCheckpointPath(const TrainConfig& config) {
@@ -434,7 +479,11 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
 }
 
 absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const StopToken* stop) {
-  const TrainConfig& c = config_;
+  const auto run_start = Clock::now();
+  // The config as run: with --normalize-from-train, the split's statistics
+  // replace preprocessing.mean/std (and reach the model card from here).
+  TrainConfig run_config = config_;
+  const TrainConfig& c = run_config;
   const int threads = ConfigureThreads(c.threads);
   CATDOG_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(c.device));
   CATDOG_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(c.precision));
@@ -470,6 +519,13 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   train_opts.cache_images = cache;
   train_opts.confine_root = c.confine_root;
   train_opts.pin_memory = device.is_cuda();
+  if (c.normalize_from_train) {
+    CATDOG_RETURN_IF_ERROR(SetTrainingSplitStatistics(split_.train, train_opts, run_config.preprocessing));
+    train_opts.preprocessing = c.preprocessing;
+    spdlog::info("training split statistics: mean {:.4f},{:.4f},{:.4f} std {:.4f},{:.4f},{:.4f}",
+                 c.preprocessing.mean[0], c.preprocessing.mean[1], c.preprocessing.mean[2],
+                 c.preprocessing.std[0], c.preprocessing.std[1], c.preprocessing.std[2]);
+  }
   LoaderOptions eval_opts = train_opts;
   eval_opts.shuffle = false;
   eval_opts.augment = false;
@@ -487,7 +543,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   // Validation and test passes run under the same autocast as training.
   auto evaluate = [&](BatchLoader& loader) {
     AutocastScope autocast(device, precision);
-    return Evaluate(s.model, loader, device, num_classes, stop);
+    return Evaluate(s.model, loader, device, num_classes, stop, c.preprocessing.tta_flip);
   };
   // Validation: every rank's part, summed.
   auto validate = [&]() -> absl::StatusOr<EvalMetrics> {
@@ -515,7 +571,8 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     // faster with oneDNN on CPU too (BENCHMARKS.md).
     ToChannelsLast(*s.model);
     s.optimizer = std::make_unique<MultiTensorAdam>(
-        s.model->parameters(), torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay));
+        s.model->parameters(), torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay),
+        /*decoupled_weight_decay=*/c.optimizer == "adamw");
   }));
   if (group_ != nullptr) {  // every rank starts from rank 0's weights
     std::vector<at::Tensor> state = s.model->parameters();
@@ -551,6 +608,11 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   result.last_checkpoint = LastCheckpointPath(c);
   result.best_valid_accuracy = -1.0;
   s.position.learning_rate = scheduler.lr();
+  s.cosine = c.lr_schedule == "cosine";
+  s.warmup_steps = std::llround(c.warmup_epochs * static_cast<double>(s.train->num_batches()));
+  // A time budget plans the epochs after the first one; until then the
+  // cosine holds its peak after the warmup.
+  s.planned_epochs = c.time_budget_min > 0.0 ? 0 : c.epochs;
   if (resume_) {
     const TrainingState& r = resume_->state;
     CATDOG_RETURN_IF_ERROR(LoadTrainingCheckpoint(resume_->path, s.model, *s.optimizer, device));
@@ -563,19 +625,23 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     result.epochs_completed = r.epochs_completed;
     result.early_stopped = r.early_stop_trigger > c.early_stop_patience;
     s.position = r;
+    if (r.planned_epochs > 0) s.planned_epochs = r.planned_epochs;
     s.last_metrics = resume_->metrics;
     spdlog::info("resuming from {}: {} epochs complete, {} batches into epoch {}", resume_->path,
                  r.epochs_completed, r.batches_done, r.epochs_completed + 1);
   }
 
-  for (int64_t epoch = result.epochs_completed + 1; epoch <= c.epochs && !result.early_stopped; ++epoch) {
+  auto last_epoch = [&] { return s.planned_epochs > 0 ? s.planned_epochs : c.epochs; };
+  for (int64_t epoch = result.epochs_completed + 1; epoch <= last_epoch() && !result.early_stopped; ++epoch) {
     const auto start = Clock::now();
     EpochMetrics m;
     m.epoch = epoch;
-    m.learning_rate = scheduler.lr();
+    m.learning_rate = s.cosine ? s.LearningRateAt(epoch, 1) : scheduler.lr();
     CATDOG_ASSIGN_OR_RETURN(EpochStats train, TrainEpoch(s, epoch));
     const double train_seconds = SecondsSince(start);
+    const auto valid_start = Clock::now();
     absl::StatusOr<EvalMetrics> evaluated = validate();
+    const double valid_seconds = SecondsSince(valid_start);
     if (StopRequested(stop)) {
       // Stopped during validation: the epoch's training is kept.
       if (c.checkpoint_interval_min > 0.0) {
@@ -589,7 +655,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     m.valid_accuracy = valid.accuracy;
     m.train_images_per_second = train.images / std::max(train_seconds, 1e-9);
     m.data_wait_seconds = train.wait_seconds;
-    if (scheduler.Step(valid.loss)) {
+    if (!s.cosine && scheduler.Step(valid.loss)) {
       SetLearningRate(*s.optimizer, scheduler.lr());
       spdlog::info("epoch {}: valid loss plateaued, learning rate -> {:g}", epoch, scheduler.lr());
     }
@@ -597,6 +663,22 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     if (group_ != nullptr) {  // the ranks' metrics are equal; rank 0's decision binds all the same
       CATDOG_ASSIGN_OR_RETURN(const int64_t decided, group_->BroadcastValue(stop_early ? 1 : 0));
       stop_early = decided != 0;
+    }
+    if (s.planned_epochs == 0) {  // a time budget, after this run's first epoch
+      // The test evaluation at the end runs the best and the last weights
+      // over the test root: about twice this validation per image.
+      const double test_s =
+          test_ ? 2.0 * valid_seconds * static_cast<double>(test_->samples.size()) /
+                      static_cast<double>(std::max<size_t>(split_.valid.size(), 1))
+                : 0.0;
+      int64_t planned = EpochsWithinBudget(c.time_budget_min * 60.0, SecondsSince(run_start),
+                                           SecondsSince(start), test_s, epoch, c.epochs);
+      if (group_ != nullptr) {
+        CATDOG_ASSIGN_OR_RETURN(planned, group_->BroadcastValue(planned));
+      }
+      s.planned_epochs = planned;
+      spdlog::info("time budget {:g} min: epoch {} took {:.1f} s, {:.1f} s so far; planning {} epochs",
+                   c.time_budget_min, epoch, SecondsSince(start), SecondsSince(run_start), planned);
     }
     m.early_stop_trigger = early_stopping.trigger();
     m.is_best = valid.accuracy > result.best_valid_accuracy;
@@ -608,7 +690,8 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     }
     s.position = TrainingState{};
     s.position.epochs_completed = epoch;
-    s.position.learning_rate = scheduler.lr();
+    s.position.planned_epochs = s.planned_epochs;
+    s.position.learning_rate = s.cosine ? s.LearningRateAt(epoch + 1, 1) : scheduler.lr();
     s.position.plateau_best = scheduler.best();
     s.position.plateau_bad_epochs = scheduler.bad_epochs();
     s.position.plateau_cooldown_left = scheduler.cooldown_left();

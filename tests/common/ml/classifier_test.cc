@@ -1,6 +1,9 @@
 #include "common/ml/classifier.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
+#include <opencv2/core.hpp>
 #include <torch/torch.h>
 
 #include "common/ml/checkpoint.h"
@@ -53,6 +56,53 @@ TEST_F(ClassifierTest, PredictsWhatTheSavedModelPredicts) {
     EXPECT_NEAR(p.probabilities[0], expected[i][0].item<float>(), 1e-6);
     EXPECT_EQ(p.class_index, expected[i].argmax().item<int64_t>());
   }
+}
+
+TEST_F(ClassifierTest, MirrorTestTimeAugmentationAveragesImageAndMirror) {
+  ModelCard card;
+  card.width = 0.125;
+  card.class_names = {"cat", "dog"};
+  card.preprocessing.image_size = 32;
+  // A fresh model answers the same for every input once batch norm uses its
+  // initial running statistics; a few batches in training mode give it
+  // statistics under which its outputs depend on the image.
+  {
+    torch::NoGradGuard no_grad;
+    model_->train();
+    for (int i = 0; i < 20; ++i) model_->forward(torch::rand({8, 3, 32, 32}));
+    model_->eval();
+  }
+  const std::string plain_path = dir_.Sub("plain.ckpt");
+  ASSERT_TRUE(SaveCheckpoint(plain_path, card, model_, nullptr).ok());
+  card.preprocessing.tta_flip = true;
+  const std::string tta_path = dir_.Sub("tta.ckpt");
+  ASSERT_TRUE(SaveCheckpoint(tta_path, card, model_, nullptr).ok());
+  auto plain = Classifier::Load(plain_path);
+  auto tta = Classifier::Load(tta_path);
+  ASSERT_TRUE(plain.ok() && tta.ok());
+  std::vector<cv::Mat> images, mirrors;
+  for (int i = 0; i < 3; ++i) {
+    auto img = (*tta)->Preprocess(catdog::testing::EncodePng(catdog::testing::SyntheticImage(i % 2, 50, i)));
+    ASSERT_TRUE(img.ok());
+    img->colRange(0, 10 + 5 * i).setTo(cv::Scalar(255, 255 * (i % 2), 0));  // lopsided, so mirrors differ
+    images.push_back(*img);
+    cv::Mat mirror;
+    cv::flip(*img, mirror, 1);
+    mirrors.push_back(mirror);
+  }
+  auto got = (*tta)->Predict(images);
+  auto straight = (*plain)->Predict(images);
+  auto mirrored = (*plain)->Predict(mirrors);
+  ASSERT_TRUE(got.ok() && straight.ok() && mirrored.ok());
+  bool differs = false;
+  for (int i = 0; i < 3; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      const float mean = ((*straight)[i].probabilities[k] + (*mirrored)[i].probabilities[k]) / 2;
+      EXPECT_NEAR((*got)[i].probabilities[k], mean, 1e-5) << "image " << i;
+      differs |= std::abs((*straight)[i].probabilities[k] - (*mirrored)[i].probabilities[k]) > 1e-6;
+    }
+  }
+  EXPECT_TRUE(differs) << "the mirror images should give other probabilities, or the test shows nothing";
 }
 
 TEST_F(ClassifierTest, UndecodableBytesAreInvalidArgument) {

@@ -46,6 +46,30 @@ TEST(PlateauSchedulerTest, MinLrStopsReductions) {
   EXPECT_FALSE(s.Step(1.0));  // already at min_lr
 }
 
+TEST(WarmupCosineRateTest, RisesLinearlyThenFollowsTheCosineToZero) {
+  const double peak = 2e-3;
+  EXPECT_DOUBLE_EQ(WarmupCosineRate(peak, 0, 10, 110), peak / 10);
+  EXPECT_DOUBLE_EQ(WarmupCosineRate(peak, 4, 10, 110), peak / 2);
+  EXPECT_DOUBLE_EQ(WarmupCosineRate(peak, 9, 10, 110), peak);
+  EXPECT_DOUBLE_EQ(WarmupCosineRate(peak, 10, 10, 110), peak);  // the cosine's start
+  EXPECT_NEAR(WarmupCosineRate(peak, 60, 10, 110), peak / 2, 1e-12);  // halfway down
+  EXPECT_NEAR(WarmupCosineRate(peak, 110, 10, 110), 0.0, 1e-12);
+  EXPECT_LT(WarmupCosineRate(peak, 109, 10, 110), peak * 1e-3);
+  for (int step = 11; step < 110; ++step) {
+    EXPECT_LT(WarmupCosineRate(peak, step, 10, 110), WarmupCosineRate(peak, step - 1, 10, 110)) << step;
+  }
+  EXPECT_DOUBLE_EQ(WarmupCosineRate(peak, 0, 0, 100), peak);   // no warmup
+  EXPECT_DOUBLE_EQ(WarmupCosineRate(peak, 50, 10, 0), peak);   // not planned yet: the peak
+}
+
+TEST(EpochsWithinBudgetTest, FitsWhatIsLeftAfterTheTestEvaluation) {
+  // 10 min budget, 1 min gone, 30 s reserved: 8.5 min left at 60 s an epoch.
+  EXPECT_EQ(EpochsWithinBudget(600, 60, 60, 30, 1, 100), 9);
+  EXPECT_EQ(EpochsWithinBudget(600, 60, 60, 30, 1, 5), 5);     // capped by --epochs
+  EXPECT_EQ(EpochsWithinBudget(60, 90, 90, 0, 1, 100), 1);     // over budget already: what is done
+  EXPECT_EQ(EpochsWithinBudget(600, 400, 60, 0, 3, 100), 6);   // a resumed run keeps its epochs
+}
+
 TEST(EarlyStoppingTest, StopsWhenTriggerExceedsPatience) {
   EarlyStopping es(7);
   EXPECT_FALSE(es.Step(0.5));

@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/data/image_folder.h"
 #include "common/data/model_card.h"
+#include "common/data/train_preset.h"
+#include "common/data/transforms.h"
 #include "common/ml/checkpoint.h"
 #include "common/data/image_io.h"
 #include "tests/support/tensorboard_events.h"
@@ -156,6 +159,92 @@ TEST_F(TrainerTest, LabelSmoothingBoundsTheTrainingLossOnly) {
 
   config.label_smoothing = 1.0;
   EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TrainerTest, FastRecipeTrainsWithItsOwnStatisticsAndSchedule) {
+  TrainConfig config = Config();
+  ASSERT_TRUE(ApplyTrainPreset("fast", config, [](const TrainConfigField& f) {
+                return std::string(f.name) == "batch_size";  // the tiny dataset's batches
+              }).ok());
+  config.test_root = dir_.Sub("test");
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  RecordingObserver observer;
+  auto result = (*trainer)->Run(&observer, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_GE(result->best_valid_accuracy, 0.9);
+  ASSERT_TRUE(result->test_best.has_value());
+  EXPECT_GE(result->test_best->accuracy, 0.9);
+
+  // Warmup over epoch 1 (8 batches: its first rate is peak / 8), then the
+  // cosine from the peak down towards 0 at the end of epoch 5.
+  ASSERT_EQ(observer.epochs.size(), 5u);
+  EXPECT_DOUBLE_EQ(observer.epochs[0].learning_rate, config.learning_rate / 8);
+  EXPECT_DOUBLE_EQ(observer.epochs[1].learning_rate, config.learning_rate);
+  for (size_t i = 2; i < observer.epochs.size(); ++i) {
+    EXPECT_LT(observer.epochs[i].learning_rate, observer.epochs[i - 1].learning_rate) << "epoch " << i + 1;
+  }
+  EXPECT_LT(observer.epochs.back().learning_rate, config.learning_rate / 2);
+
+  // The card carries the training split's own mean and std, and the mirror
+  // averaging, to serving.
+  auto card = ReadModelCard(result->best_checkpoint);
+  ASSERT_TRUE(card.ok()) << card.status();
+  EXPECT_TRUE(card->preprocessing.normalize);
+  EXPECT_TRUE(card->preprocessing.tta_flip);
+  auto folder = ScanImageFolder(config.dataset_root);
+  ASSERT_TRUE(folder.ok());
+  const SplitResult split = StratifiedSplit(folder->samples, 2, config.valid_fraction, config.split_seed);
+  double sum[3] = {0, 0, 0}, sum_sq[3] = {0, 0, 0}, n = 0;
+  for (const Sample& sample : split.train) {
+    auto image = ReadImageFile(sample.path, 32);
+    ASSERT_TRUE(image.ok());
+    const cv::Mat resized = Resize(*image, 32, 32);
+    for (int r = 0; r < 32; ++r) {
+      for (int c = 0; c < 32; ++c) {
+        const cv::Vec3b px = resized.at<cv::Vec3b>(r, c);
+        for (int k = 0; k < 3; ++k) {
+          sum[k] += px[k] / 255.0;
+          sum_sq[k] += (px[k] / 255.0) * (px[k] / 255.0);
+        }
+        n += 1;
+      }
+    }
+  }
+  for (int k = 0; k < 3; ++k) {
+    const double mean = sum[k] / n;
+    EXPECT_NEAR(card->preprocessing.mean[k], mean, 1e-4) << "channel " << k;
+    EXPECT_NEAR(card->preprocessing.std[k], std::sqrt(sum_sq[k] / n - mean * mean), 1e-4) << "channel " << k;
+  }
+}
+
+TEST_F(TrainerTest, TimeBudgetPlansTheEpochCountAfterTheFirst) {
+  TrainConfig config = Config();
+  config.epochs = 50;
+  config.time_budget_min = 1e-6;  // spent by the first epoch
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  RecordingObserver observer;
+  auto result = (*trainer)->Run(&observer, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->epochs_completed, 1);
+
+  config.epochs = 3;
+  config.time_budget_min = 1000;  // room for more than --epochs: capped there
+  config.lr_schedule = "cosine";
+  config.output_dir = dir_.Sub("out2");
+  trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  RecordingObserver second;
+  result = (*trainer)->Run(&second, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->epochs_completed, 3);
+  auto state = ReadResumePoint(result->last_checkpoint);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->state.planned_epochs, 3);
+  // Without a warmup the cosine starts at the peak and plans from epoch 2.
+  EXPECT_DOUBLE_EQ(second.epochs[0].learning_rate, config.learning_rate);
+  EXPECT_LT(second.epochs[2].learning_rate, second.epochs[1].learning_rate);
 }
 
 TEST_F(TrainerTest, SameSeedOneThreadGivesSameLosses) {
@@ -350,8 +439,15 @@ class ResumeTest : public TrainerTest {
  protected:
   // One thread, so losses are bit-for-bit reproducible; a plateau patience
   // of 0 makes the schedule change the rate, so its state matters too.
+  // With cosine_, AdamW under a warmup + cosine schedule instead.
   TrainConfig ResumeConfig(const std::string& out) const {
     TrainConfig c = Config();
+    if (cosine_) {
+      c.lr_schedule = "cosine";
+      c.optimizer = "adamw";
+      c.weight_decay = 0.05;
+      c.warmup_epochs = 1.5;
+    }
     c.threads = 1;
     c.epochs = 4;
     c.lr_patience = 0;
@@ -413,6 +509,7 @@ class ResumeTest : public TrainerTest {
 
   std::vector<EpochMetrics> reference_;
   TrainingResult reference_result_;
+  bool cosine_ = false;
 };
 
 TEST_F(ResumeTest, ResumeAfterAStopEqualsAnUninterruptedRun) {
@@ -454,6 +551,15 @@ TEST_F(ResumeTest, MidEpochCheckpointsResumeInsideTheEpoch) {
   EXPECT_EQ(at_stop->state.batches_done, 4);
   EXPECT_GT(at_stop->state.partial_images, 0);
   EXPECT_EQ(at_stop->card.kind, "partial");
+  ResumeAndCompare(config, 1);
+}
+
+TEST_F(ResumeTest, CosineScheduleResumesMidEpochExactly) {
+  cosine_ = true;
+  ASSERT_NO_FATAL_FAILURE(RunReference());
+  TrainConfig config = ResumeConfig("cosine");
+  config.checkpoint_interval_min = 1e-9;
+  RunAndStopAt(config, 2, 3);  // inside the warmup, which ends mid-epoch 2
   ResumeAndCompare(config, 1);
 }
 

@@ -1,0 +1,58 @@
+#include "common/data/train_preset.h"
+
+#include <type_traits>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+
+namespace catdog::common {
+namespace {
+
+TrainConfig FastRecipe() {
+  TrainConfig c;
+  c.preset = "fast";
+  c.batch_size = 32;
+  c.optimizer = "adamw";
+  c.learning_rate = 2e-3;
+  c.weight_decay = 0.05;
+  c.lr_schedule = "cosine";
+  c.warmup_epochs = 1.0;
+  c.label_smoothing = 0.1;
+  c.early_stop_patience = 1000;  // the schedule ends the run; best-by-validation picks the weights
+  c.augment.flip_probability = 0.5;
+  c.augment.crop_scale_min = 0.35;
+  c.augment.color_jitter = 0.2;
+  c.normalize_from_train = true;
+  c.preprocessing.normalize = true;
+  c.preprocessing.tta_flip = true;
+  return c;
+}
+
+}  // namespace
+
+absl::Status ApplyTrainPreset(const std::string& name, TrainConfig& config,
+                              const std::function<bool(const TrainConfigField&)>& keep) {
+  TrainConfig recipe;
+  if (name == "fast") {
+    recipe = FastRecipe();
+  } else if (name != "reference") {
+    return absl::InvalidArgumentError(absl::StrCat("preset: must be reference or fast, got '", name, "'"));
+  }
+  // Only the fields where the recipe departs from the defaults (the
+  // reference) are set; paths and execution knobs are never touched.
+  TrainConfig defaults;
+  for (const TrainConfigField& field : TrainConfigFields()) {
+    if (keep && keep(field)) continue;
+    std::visit(
+        [&](auto* from) {
+          using T = std::remove_pointer_t<decltype(from)>;
+          const T& reference = *std::get<T*>(field.ref(defaults));
+          if (*from != reference) *std::get<T*>(field.ref(config)) = *from;
+        },
+        field.ref(recipe));
+  }
+  config.preset = name;
+  return absl::OkStatus();
+}
+
+}  // namespace catdog::common
