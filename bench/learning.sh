@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Training recipes against each other on the shared photos (BENCHMARKS.md
+# "Learning"): each contender trains on the 2000 training photos (stratified
+# 1600 / 400 split) and its best-by-validation weights are evaluated on the
+# 1200 test photos. Prints each run's validation accuracy against minutes and
+# a summary: test accuracy with its 95% (Wilson) interval and each class's
+# recall.
+#
+#   bench/learning.sh [CONTENDER ...]
+#     CONTENDER = KIND:SIZE:EPOCHS[:SEED], KIND = reference | fast (catdog-train
+#     --preset) or notebook (bench/reference_train.py, Debian's python3-torch)
+#   e.g. bench/learning.sh reference:64:15:1 fast:64:15:1 notebook:64:15:1
+#
+# Equal compute: the reference's 15 epochs at 64 px are 24,000 training
+# images at 64 px; 96 px costs 2.25x more per image. Environment: PARALLEL
+# (runs at a time, default 1), THREADS (per run, default 2 / PARALLEL),
+# CATDOG_DATA_DIR, BUILD_DIR, EXTRA (more catdog-train flags).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="$(cd "${BUILD_DIR:-build}" && pwd)"
+data="${CATDOG_DATA_DIR:-$(pwd)/../shared/data/catdog}"
+parallel="${PARALLEL:-1}"
+threads="${THREADS:-$((2 / parallel > 0 ? 2 / parallel : 1))}"
+contenders=("$@")
+[ ${#contenders[@]} -gt 0 ] || contenders=(reference:64:15:1 fast:64:15:1 reference:64:15:2 fast:64:15:2)
+work="$(mktemp -d "${TMPDIR:-/tmp}/catdog_learning_XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+run() {  # KIND SIZE EPOCHS SEED LOG
+  local kind=$1 size=$2 epochs=$3 seed=$4 log=$5
+  if [ "$kind" = notebook ]; then
+    (cd bench && /usr/bin/python3 reference_train.py --data "$data" --image-size "$size" --epochs "$epochs" \
+      --seed "$seed" --threads "$threads") >"$log" 2>&1
+  else
+    # shellcheck disable=SC2086
+    "$build/tools/catdog-train" "$data/train" --test-root "$data/test" --out "$work/$kind-$size-$seed" \
+      --preset "$kind" --image-size "$size" --epochs "$epochs" --seed "$seed" --threads "$threads" \
+      --progress-interval 0 ${EXTRA:-} >"$log" 2>&1
+  fi
+}
+
+summary() {  # NAME LOG
+  local name=$1 log=$2
+  echo "== $name"
+  if grep -q '"contender": "notebook"' "$log"; then
+    awk '/^epoch/ { printf "epoch %s minutes %s valid_acc %s\n", $2, $8, $6 }' "$log"
+    python3 - "$name" "$log" <<'PY'
+import json, math, sys
+r = json.loads([l for l in open(sys.argv[2]) if l.startswith("{")][-1])
+acc, n = r["test_accuracy"], 1200
+z = 1.96
+c = (acc + z * z / (2 * n)) / (1 + z * z / n)
+h = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+print(f"RESULT {sys.argv[1]} test {acc:.4f} [{c - h:.3f}, {c + h:.3f}] recall cat {r['recall'][0]:.4f} dog {r['recall'][1]:.4f} minutes {r['minutes']}")
+PY
+  else
+    awk '$1 ~ /^[0-9]+$/ { m += $7 / 60; printf "epoch %s minutes %.2f valid_acc %s lr %s\n", $1, m, $4, $5 }' "$log"
+    grep -E "time budget|^best epoch" "$log" || true
+    python3 - "$name" "$log" <<'PY'
+import math, re, sys
+text = open(sys.argv[2]).read()
+m = re.search(r"test \(best weights\): loss \S+ accuracy (\S+) on (\d+) images; recall cat (\S+) dog (\S+)", text)
+minutes = sum(float(l.split()[6]) for l in text.splitlines() if re.match(r"^\s+\d+\s", l)) / 60
+if not m:
+    print(f"RESULT {sys.argv[1]} failed"); sys.exit()
+acc, n = float(m.group(1)), int(m.group(2))
+z = 1.96
+c = (acc + z * z / (2 * n)) / (1 + z * z / n)
+h = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+print(f"RESULT {sys.argv[1]} test {acc:.4f} [{c - h:.3f}, {c + h:.3f}] recall cat {m.group(3)} dog {m.group(4)} minutes {minutes:.1f}")
+PY
+  fi
+}
+
+echo "# bench/learning.sh ${contenders[*]} at $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) cores, PARALLEL=$parallel THREADS=$threads ${EXTRA:+EXTRA=$EXTRA}"
+i=0
+while [ $i -lt ${#contenders[@]} ]; do
+  batch=("${contenders[@]:$i:$parallel}")
+  for c in "${batch[@]}"; do
+    IFS=: read -r kind size epochs seed <<<"$c"
+    run "$kind" "$size" "$epochs" "${seed:-42}" "$work/$c.log" &
+  done
+  wait
+  for c in "${batch[@]}"; do summary "$c" "$work/$c.log"; done
+  i=$((i + parallel))
+done
