@@ -74,7 +74,7 @@ cv::Mat Rotate(const cv::Mat& rgb, double degrees) {
   return out;
 }
 
-cv::Mat RandomResizedCrop(const cv::Mat& rgb, double scale_min, Rng& rng) {
+cv::Mat RandomResizedCrop(const cv::Mat& rgb, double scale_min, Rng& rng, cv::Size out_size) {
   const double area = static_cast<double>(rgb.rows) * rgb.cols;
   const double scale = scale_min + (1.0 - scale_min) * rng.Uniform();
   const double log_ratio = std::log(3.0 / 4.0) + rng.Uniform() * (std::log(4.0 / 3.0) - std::log(3.0 / 4.0));
@@ -83,9 +83,16 @@ cv::Mat RandomResizedCrop(const cv::Mat& rgb, double scale_min, Rng& rng) {
   const int h = std::clamp(static_cast<int>(std::lround(std::sqrt(area * scale / ratio))), 1, rgb.rows);
   const int x = static_cast<int>(rng.Below(static_cast<uint64_t>(rgb.cols - w + 1)));
   const int y = static_cast<int>(rng.Below(static_cast<uint64_t>(rgb.rows - h + 1)));
+  if (out_size.empty()) out_size = rgb.size();
+  const bool shrinking = w > out_size.width || h > out_size.height;
   cv::Mat out;
-  cv::resize(rgb(cv::Rect(x, y, w, h)), out, rgb.size(), 0, 0, cv::INTER_LINEAR);
+  cv::resize(rgb(cv::Rect(x, y, w, h)), out, out_size, 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
   return out;
+}
+
+double CropSourceScale(const AugmentOptions& options) {
+  if (options.crop_scale_min <= 0.0) return 1.0;
+  return std::min(2.0, 1.0 / std::sqrt(options.crop_scale_min));
 }
 
 cv::Mat ColorJitter(const cv::Mat& rgb, double jitter, Rng& rng) {
@@ -124,9 +131,14 @@ cv::Mat ToGrayscale(const cv::Mat& rgb) {
   return out;
 }
 
-cv::Mat Augment(const cv::Mat& rgb, const AugmentOptions& o, Rng& rng) {
+cv::Mat Augment(const cv::Mat& rgb, const AugmentOptions& o, Rng& rng, int out_size) {
+  const cv::Size size = out_size > 0 ? cv::Size(out_size, out_size) : rgb.size();
   cv::Mat out = rgb;
-  if (o.crop_scale_min > 0.0) out = RandomResizedCrop(out, o.crop_scale_min, rng);
+  if (o.crop_scale_min > 0.0) {
+    out = RandomResizedCrop(out, o.crop_scale_min, rng, size);
+  } else if (out.size() != size) {
+    out = Resize(out, size.height, size.width);
+  }
   if (o.crop_padding > 0) out = RandomCrop(out, o.crop_padding, rng);
   if (o.rotation_degrees > 0.0) {
     out = Rotate(out, (rng.Uniform() * 2.0 - 1.0) * o.rotation_degrees);

@@ -43,8 +43,15 @@ cv::Mat RandomCrop(const cv::Mat& rgb, int padding, Rng& rng);
 cv::Mat Rotate(const cv::Mat& rgb, double degrees);
 
 // A random window of scale_min..1 of the area (aspect ratio log-uniform in
-// [3/4, 4/3], clipped to the image) resized back to the input's size.
-cv::Mat RandomResizedCrop(const cv::Mat& rgb, double scale_min, Rng& rng);
+// [3/4, 4/3], clipped to the image) resized to `out` (empty: the input's
+// size).
+cv::Mat RandomResizedCrop(const cv::Mat& rgb, double scale_min, Rng& rng, cv::Size out = {});
+
+// How much larger than the output the source of a resized crop is kept
+// (1 / sqrt(crop_scale_min), at most 2; 1 without resized crops), so that
+// even the smallest window is cut from at least output-size pixels and
+// training crops are as sharp as the whole images validation sees.
+double CropSourceScale(const AugmentOptions& options);
 
 // Brightness (x * b), contrast (towards the mean grey by c) and saturation
 // (towards each pixel's grey by s), factors U(1 - j, 1 + j), applied in a
@@ -55,8 +62,9 @@ cv::Mat ColorJitter(const cv::Mat& rgb, double jitter, Rng& rng);
 cv::Mat ToGrayscale(const cv::Mat& rgb);
 
 // Applies the enabled steps in a fixed order: resized crop, padded crop,
-// rotation, flip, colour jitter, grayscale.
-// Draws from `rng` only for enabled steps.
-cv::Mat Augment(const cv::Mat& rgb, const AugmentOptions& options, Rng& rng);
+// rotation, flip, colour jitter, grayscale. Draws from `rng` only for enabled
+// steps. With out_size > 0 the result is out_size square: the resized crop's
+// target, or else a plain resize first.
+cv::Mat Augment(const cv::Mat& rgb, const AugmentOptions& options, Rng& rng, int out_size = 0);
 
 }  // namespace catdog::common

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <numeric>
 
 #include <spdlog/spdlog.h>
@@ -130,7 +131,9 @@ std::optional<cv::Mat> BatchLoader::LoadResized(size_t index) {
     if (bad_.contains(index)) return std::nullopt;
   }
   const Sample& sample = samples_[index];
-  const int size = options_.preprocessing.image_size;
+  // Training with resized crops keeps a larger source to crop from.
+  const int size = static_cast<int>(std::lround(
+      options_.preprocessing.image_size * (options_.augment ? CropSourceScale(options_.augment_options) : 1.0)));
   absl::StatusOr<cv::Mat> decoded = ReadImageFile(sample.path, size, options_.confine_root);
   if (!decoded.ok()) {
     absl::MutexLock lock(&mu_);
@@ -160,7 +163,7 @@ Batch BatchLoader::Produce(const std::vector<size_t>& order, int64_t epoch, int6
     if (!image) continue;
     if (options_.augment) {
       Rng rng = Rng::Derive(options_.seed, static_cast<uint64_t>(epoch), index + 1);
-      images.push_back(Augment(*image, options_.augment_options, rng));
+      images.push_back(Augment(*image, options_.augment_options, rng, options_.preprocessing.image_size));
     } else {
       images.push_back(std::move(*image));
     }

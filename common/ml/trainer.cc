@@ -460,8 +460,10 @@ int64_t Trainer::estimated_peak_bytes() const {
   const VggShape shape =
       ShapeOf(VggOptions{static_cast<int>(dataset_.classes.size()), c.width}, c.preprocessing.image_size);
   const int64_t pixels = 3LL * c.preprocessing.image_size * c.preprocessing.image_size;
-  const int64_t images = static_cast<int64_t>(split_.train.size() + split_.valid.size());
-  const int64_t decoded = pixels * images;  // uint8 copies, kept only when all fit the budget
+  const double source = CropSourceScale(c.augment);  // training images kept larger for resized crops
+  const int64_t decoded = static_cast<int64_t>(  // uint8 copies, kept only when all fit the budget
+      static_cast<double>(pixels) *
+      (source * source * static_cast<double>(split_.train.size()) + static_cast<double>(split_.valid.size())));
   const int64_t cache = decoded <= (c.cache_budget_mb << 20) ? decoded : 0;
   const int64_t prefetched = 4LL * pixels * c.batch_size * (c.prefetch_batches + 1);  // float batches
   return (int64_t{256} << 20) + 32 * shape.parameters + 12 * shape.activations_per_image * c.batch_size +
@@ -501,10 +503,13 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   // Only rank 0 reports: the others' epochs are the same epochs.
   if (group_ != nullptr && group_->rank() != 0) observer = nullptr;
 
-  // Decoded images stay in RAM when train + valid fit the budget.
+  // Decoded images stay in RAM when train + valid fit the budget (training
+  // images larger, as sources of resized crops).
   const int64_t bytes_per_image = 3LL * c.preprocessing.image_size * c.preprocessing.image_size;
-  const int64_t cache_bytes =
-      bytes_per_image * static_cast<int64_t>(split_.train.size() + split_.valid.size());
+  const double source = CropSourceScale(c.augment);
+  const int64_t cache_bytes = static_cast<int64_t>(
+      static_cast<double>(bytes_per_image) *
+      (source * source * static_cast<double>(split_.train.size()) + static_cast<double>(split_.valid.size())));
   const bool cache = cache_bytes <= c.cache_budget_mb * (1LL << 20);
 
   LoaderOptions train_opts;

@@ -118,6 +118,30 @@ TEST(RandomResizedCropTest, KeepsSizeAndZoomsIntoAWindow) {
   EXPECT_LE(cv::norm(full, img, cv::NORM_INF), 40);
 }
 
+TEST(RandomResizedCropTest, CutsFromALargerSourceToTheOutputSize) {
+  AugmentOptions options;
+  options.crop_scale_min = 0.25;
+  EXPECT_DOUBLE_EQ(CropSourceScale(options), 2.0);  // the smallest window is half the side: 2x source
+  options.crop_scale_min = 0.64;
+  EXPECT_DOUBLE_EQ(CropSourceScale(options), 1.25);
+  options.crop_scale_min = 0.01;
+  EXPECT_DOUBLE_EQ(CropSourceScale(options), 2.0);  // capped
+  EXPECT_DOUBLE_EQ(CropSourceScale(AugmentOptions{}), 1.0);
+
+  const cv::Mat source = Gradient(24, 24);
+  Rng rng(11);
+  const cv::Mat crop = RandomResizedCrop(source, 0.25, rng, cv::Size(12, 12));
+  EXPECT_EQ(crop.size(), cv::Size(12, 12));
+  options.crop_scale_min = 0.25;
+  Rng a(4);
+  EXPECT_EQ(Augment(source, options, a, 12).size(), cv::Size(12, 12));
+  // Without a resized crop, out_size resizes the whole image first.
+  options.crop_scale_min = 0.0;
+  options.flip_probability = 0.0;
+  Rng b(4);
+  EXPECT_TRUE(Equal(Augment(source, options, b, 12), Resize(source, 12, 12)));
+}
+
 TEST(ColorJitterTest, ScalesBrightnessContrastAndSaturationWithinRange) {
   cv::Mat grey(8, 8, CV_8UC3, cv::Scalar(100, 100, 100));
   Rng rng(5);

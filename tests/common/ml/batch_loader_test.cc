@@ -116,6 +116,28 @@ TEST_F(BatchLoaderTest, CachedEpochsMatchUncached) {
   }
 }
 
+TEST_F(BatchLoaderTest, ResizedCropsFromCachedSourcesMatchUncachedAtTheOutputSize) {
+  LoaderOptions o;
+  o.batch_size = 6;
+  o.shuffle = true;
+  o.augment = true;
+  o.augment_options.crop_scale_min = 0.25;  // cached at 2x: 32 px sources for 16 px crops
+  o.augment_options.color_jitter = 0.2;
+  auto plain = MakeLoader(o);
+  o.cache_images = true;
+  auto cached = MakeLoader(o);
+  for (int64_t epoch : {1, 2}) {  // the same crops from the cached sources
+    plain->StartEpoch(epoch);
+    cached->StartEpoch(epoch);
+    while (auto x = plain->Next()) {
+      auto y = cached->Next();
+      ASSERT_TRUE(y.has_value());
+      EXPECT_EQ(x->images.sizes(), (std::vector<int64_t>{x->images.size(0), 3, 16, 16}));
+      EXPECT_TRUE(torch::equal(x->images, y->images));
+    }
+  }
+}
+
 TEST_F(BatchLoaderTest, SkipsAndCountsUndecodableFiles) {
   catdog::testing::WriteFile(dir_.Sub("cat/broken.jpg"), "this is not a jpeg");
   catdog::testing::WriteFile(dir_.Sub("dog/empty.png"), "");
