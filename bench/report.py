@@ -182,6 +182,12 @@ catdogd --device cuda --data-root /data --state-dir /var/lib/catdog &
 catdogctl start-training train --test-root test --image-size 224 --precision bf16 --loader-workers 4 --watch
 ```
 """)
+# Training recipes against each other (bench/learning.sh; kept by hand: a
+# run takes an hour).
+learning = pathlib.Path(__file__).with_name("results") / "learning.md"
+if learning.exists():
+    out.append("")
+    out.append(learning.read_text().rstrip())
 # The hand-kept log of other runs (real photos, GPU, earlier suite runs).
 log = pathlib.Path(__file__).with_name("results") / "run_log.md"
 if log.exists():
