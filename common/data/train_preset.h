@@ -4,10 +4,11 @@
 //
 //   reference  the notebook's recipe: TrainConfig's defaults.
 //   fast       for small datasets and small machines (README "Training
-//              recipes"): AdamW at a higher peak rate with a warmup and a
-//              cosine decay, label smoothing, random resized crops, flips and
-//              colour jitter, the training split's own mean/std, mirror
-//              test-time augmentation, batch 32.
+//              recipes"): a half-width VGG16 (a quarter of the compute per
+//              image), AdamW at a higher peak rate with a warmup and a cosine
+//              decay, label smoothing, random resized crops, flips and colour
+//              jitter, the training split's own mean/std, mirror test-time
+//              augmentation, batch 32.
 #pragma once
 
 #include <functional>
