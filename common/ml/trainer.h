@@ -1,7 +1,12 @@
 // A training run of the reference recipe: stratified split, Adam,
 // ReduceLROnPlateau on valid loss, the reference early-stopping trigger,
 // best checkpoint by valid accuracy, last checkpoint every epoch, and a test
-// evaluation of both at the end when a test root is set.
+// evaluation of both at the end when a test root is set. The config may
+// choose otherwise (common/data/train_preset.h): AdamW, a per-batch warmup +
+// cosine schedule over the planned epochs, an epoch count planned from a
+// time budget after the first epoch, the training split's own mean/std
+// (computed before epoch 1 and stored in the model card), mirror
+// test-time augmentation in validation and test.
 //
 // With config.resume the run continues from the newest of last.ckpt and
 // partial.ckpt (mid-epoch, config.checkpoint_interval_min) in output_dir:
