@@ -44,32 +44,29 @@ summary() {  # NAME LOG
   echo "== $name"
   if grep -q '"contender": "notebook"' "$log"; then
     awk '/^epoch/ { printf "epoch %s minutes %s valid_acc %s\n", $2, $8, $6 }' "$log"
-    python3 - "$name" "$log" <<'PY'
-import json, math, sys
-r = json.loads([l for l in open(sys.argv[2]) if l.startswith("{")][-1])
-acc, n = r["test_accuracy"], 1200
-z = 1.96
-c = (acc + z * z / (2 * n)) / (1 + z * z / n)
-h = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-print(f"RESULT {sys.argv[1]} test {acc:.4f} [{c - h:.3f}, {c + h:.3f}] recall cat {r['recall'][0]:.4f} dog {r['recall'][1]:.4f} minutes {r['minutes']}")
-PY
   else
     awk '$1 ~ /^[0-9]+$/ { m += $7 / 60; printf "epoch %s minutes %.2f valid_acc %s lr %s\n", $1, m, $4, $5 }' "$log"
     grep -E "time budget|^best epoch" "$log" || true
-    python3 - "$name" "$log" <<'PY'
-import math, re, sys
-text = open(sys.argv[2]).read()
-m = re.search(r"test \(best weights\): loss \S+ accuracy (\S+) on (\d+) images; recall cat (\S+) dog (\S+)", text)
-minutes = sum(float(l.split()[6]) for l in text.splitlines() if re.match(r"^\s+\d+\s", l)) / 60
-if not m:
-    print(f"RESULT {sys.argv[1]} failed"); sys.exit()
-acc, n = float(m.group(1)), int(m.group(2))
-z = 1.96
-c = (acc + z * z / (2 * n)) / (1 + z * z / n)
-h = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-print(f"RESULT {sys.argv[1]} test {acc:.4f} [{c - h:.3f}, {c + h:.3f}] recall cat {m.group(3)} dog {m.group(4)} minutes {minutes:.1f}")
-PY
   fi
+  python3 - "$name" "$log" <<'PY'
+import json, math, re, sys
+name, text = sys.argv[1], open(sys.argv[2]).read()
+notebook = [json.loads(l) for l in text.splitlines() if l.startswith('{"contender"')]
+if notebook:
+    r = notebook[-1]
+    acc, n, cat, dog, minutes = r["test_accuracy"], 1200, r["recall"][0], r["recall"][1], r["minutes"]
+else:
+    m = re.search(r"test \(best weights\): loss \S+ accuracy (\S+) on (\d+) images; recall cat (\S+) dog (\S+)", text)
+    if not m:
+        sys.exit(print(f"RESULT {name} failed"))
+    acc, n, cat, dog = float(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
+    minutes = sum(float(l.split()[6]) for l in text.splitlines() if re.match(r"^\s+\d+\s", l)) / 60
+z = 1.96  # Wilson score interval, 95%
+centre = (acc + z * z / (2 * n)) / (1 + z * z / n)
+half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+print(f"RESULT {name} test {acc:.4f} [{centre - half:.3f}, {centre + half:.3f}] "
+      f"recall cat {cat:.4f} dog {dog:.4f} minutes {minutes:.1f}")
+PY
 }
 
 echo "# bench/learning.sh ${contenders[*]} at $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M') UTC, $(nproc) cores, PARALLEL=$parallel THREADS=$threads ${EXTRA:+EXTRA=$EXTRA}"
