@@ -14,7 +14,7 @@ TrainConfig FastRecipe() {
   c.width = 0.5;  // a quarter of the compute per image: four times the epochs
   c.batch_size = 32;
   c.optimizer = "adamw";
-  c.learning_rate = 5e-4;  // of 5e-4, 1e-3 and 2e-3 the best after 10 epochs (BENCHMARKS.md)
+  c.learning_rate = 5e-4;  // ties 1e-3 after 10 epochs; 2e-3 trails (BENCHMARKS.md "Learning")
   c.weight_decay = 0.05;
   c.lr_schedule = "cosine";
   c.warmup_epochs = 1.0;
