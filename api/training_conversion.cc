@@ -189,6 +189,7 @@ v1::EpochMetrics EpochMetricsToProto(const common::EpochMetrics& m) {
   p.set_seconds(m.seconds);
   p.set_train_images_per_second(m.train_images_per_second);
   p.set_is_best(m.is_best);
+  p.set_planned_epochs(m.planned_epochs);
   return p;
 }
 
@@ -230,6 +231,7 @@ v1::Job JobInfoToProto(const common::JobInfo& job) {
   p.set_valid_images(job.valid_images);
   p.set_promotion(job.promotion);
   p.set_owner(job.owner);
+  if (job.last_epoch) p.set_planned_epochs(job.last_epoch->planned_epochs);
   return p;
 }
 

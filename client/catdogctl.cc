@@ -191,7 +191,7 @@ int EvaluateCommand(CatdogClient& client, const v1::EvaluateModelRequest& reques
 int Watch(CatdogClient& client, const std::string& job_id, bool json) {
   const bool tty = ::isatty(STDOUT_FILENO) != 0;
   const absl::StatusOr<v1::Job> before = client.GetJob(job_id);
-  const int epochs = before.ok() ? before->config().epochs() : 0;
+  int epochs = before.ok() ? PlannedEpochs(*before) : 0;
   EpochEta eta;
   bool header = false, progress_shown = false;
   v1::JobState final_state = v1::JOB_STATE_UNSPECIFIED;
@@ -203,6 +203,7 @@ int Watch(CatdogClient& client, const std::string& job_id, bool json) {
     if (json) {
       Print(ToJson(e) + "\n");
     } else if (e.has_epoch()) {
+      if (e.epoch().planned_epochs() > 0) epochs = static_cast<int>(e.epoch().planned_epochs());
       clear_progress();
       if (!header) Print(EpochHeader());
       header = true;

@@ -81,12 +81,16 @@ std::string JobStateName(v1::JobState state) {
   return name.empty() ? absl::StrCat(static_cast<int>(state)) : name;
 }
 
+int PlannedEpochs(const v1::Job& j) {
+  return j.planned_epochs() > 0 ? static_cast<int>(j.planned_epochs()) : j.config().epochs();
+}
+
 std::string JobsTable(const v1::ListJobsResponse& jobs) {
   std::string out = absl::StrFormat("%-10s %-11s %-8s %-9s %-10s %-20s %-12s %s\n", "JOB", "STATE", "EPOCHS",
                                     "BEST_ACC", "DURATION", "CREATED", "OWNER", "DATASET");
   for (const v1::Job& j : jobs.jobs()) {
     absl::StrAppendFormat(&out, "%-10s %-11s %3d/%-4d %-9.4f %-10s %-20s %-12s %s\n", j.id(),
-                          JobStateName(j.state()), j.epochs_completed(), j.config().epochs(),
+                          JobStateName(j.state()), j.epochs_completed(), PlannedEpochs(j),
                           j.best_valid_accuracy(), Duration(j, absl::Now()), FormatTime(j.created_unix_ms()),
                           j.owner().empty() ? "-" : j.owner(), j.config().dataset());
   }
@@ -109,8 +113,12 @@ std::string JobDetails(const v1::Job& j) {
   absl::StrAppendFormat(&out, "created:    %s\nstarted:    %s\nfinished:   %s\n",
                         FormatTime(j.created_unix_ms()), FormatTime(j.started_unix_ms()),
                         FormatTime(j.finished_unix_ms()));
-  absl::StrAppendFormat(&out, "epochs:     %d done, best epoch %d (valid accuracy %.4f)\n",
-                        j.epochs_completed(), j.best_epoch(), j.best_valid_accuracy());
+  absl::StrAppendFormat(&out, "epochs:     %d done of %d%s, best epoch %d (valid accuracy %.4f)\n",
+                        j.epochs_completed(), PlannedEpochs(j),
+                        c.time_budget_min() > 0.0 && j.planned_epochs() > 0
+                            ? absl::StrFormat(" (planned for %g min)", c.time_budget_min())
+                            : "",
+                        j.best_epoch(), j.best_valid_accuracy());
   if (!j.promotion().empty()) absl::StrAppend(&out, "promotion:  ", j.promotion(), "\n");
   for (const v1::EvalMetrics& t : j.test()) absl::StrAppend(&out, EvalText(t));
   return out;

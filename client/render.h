@@ -24,6 +24,9 @@ nlohmann::ordered_json ToJsonValue(const google::protobuf::Message& message);
 std::string Duration(const v1::Job& job, absl::Time now);
 
 std::string JobStateName(v1::JobState state);  // "SUCCEEDED", ...
+// The epoch a job is to end at: its time budget's plan once made, else
+// config.epochs.
+int PlannedEpochs(const v1::Job& job);
 std::string JobsTable(const v1::ListJobsResponse& jobs);
 std::string JobDetails(const v1::Job& job);
 std::string ModelsTable(const v1::ListModelsResponse& models);

@@ -19,7 +19,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AugmentOptions, flip_probability
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EpochMetrics, epoch, train_loss, valid_loss,
                                                 valid_accuracy, learning_rate, early_stop_trigger,
                                                 seconds, train_images_per_second,
-                                                data_wait_seconds, is_best)
+                                                data_wait_seconds, is_best, planned_epochs)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EvalMetrics, loss, accuracy, count, confusion,
                                                 precision, recall)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelCard, format_version, arch, width,

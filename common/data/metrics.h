@@ -21,6 +21,9 @@ struct EpochMetrics {
   double train_images_per_second = 0.0;
   double data_wait_seconds = 0.0;  // time the training loop waited for batches
   bool is_best = false;            // new best valid accuracy
+  // The epoch the run is to end at, as of this epoch: --epochs, or what the
+  // time budget planned (early stopping may still end it sooner).
+  int64_t planned_epochs = 0;
 };
 
 struct EvalMetrics {

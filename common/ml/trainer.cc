@@ -685,6 +685,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
       spdlog::info("time budget {:g} min: epoch {} took {:.1f} s, {:.1f} s so far; planning {} epochs",
                    c.time_budget_min, epoch, SecondsSince(start), SecondsSince(run_start), planned);
     }
+    m.planned_epochs = last_epoch();
     m.early_stop_trigger = early_stopping.trigger();
     m.is_best = valid.accuracy > result.best_valid_accuracy;
     m.seconds = SecondsSince(start);

@@ -225,6 +225,7 @@ absl::Status JobManager::Restore() {
     hub_->Open(info.id);
     hub_->Publish(info.id, common::StateChange{common::JobState::kQueued, ""});
     CATDOG_ASSIGN_OR_RETURN(std::vector<common::EpochMetrics> epochs, store_->LoadEpochs(info.id));
+    if (!epochs.empty()) info.last_epoch = epochs.back();
     if (info.state == common::JobState::kQueued) {
       absl::StatusOr<common::TrainConfig> config = RunConfig(info.spec.config);
       absl::StatusOr<std::unique_ptr<common::TrainingRun>> run =

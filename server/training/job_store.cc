@@ -165,6 +165,9 @@ const Migration kMigrations[] = {
     {"the token name that started each job", [](sqlite3* db) {
        return ExecSql(db, "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';");
      }},
+    {"the planned epoch count of each epoch (time budgets)", [](sqlite3* db) {
+       return ExecSql(db, "ALTER TABLE epochs ADD COLUMN planned_epochs INTEGER NOT NULL DEFAULT 0;");
+     }},
 };
 static_assert(std::size(kMigrations) == JobStore::kSchemaVersion, "one migration per schema version");
 
@@ -276,7 +279,7 @@ absl::Status JobStore::AppendEpoch(const std::string& job_id, const common::Epoc
   Statement epoch(db_,
                   "INSERT OR REPLACE INTO epochs(job_id, epoch, train_loss, valid_loss, valid_accuracy, "
                   "learning_rate, early_stop_trigger, seconds, images_per_second, data_wait_seconds, "
-                  "is_best) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+                  "is_best, planned_epochs) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
   absl::Status s = epoch.Bind(1, job_id)
                        .Bind(2, m.epoch)
                        .Bind(3, m.train_loss)
@@ -288,6 +291,7 @@ absl::Status JobStore::AppendEpoch(const std::string& job_id, const common::Epoc
                        .Bind(9, m.train_images_per_second)
                        .Bind(10, m.data_wait_seconds)
                        .Bind(11, static_cast<int64_t>(m.is_best))
+                       .Bind(12, m.planned_epochs)
                        .Run();
   for (const common::CheckpointInfo& c : checkpoints) {
     if (!s.ok()) break;
@@ -390,8 +394,8 @@ absl::StatusOr<std::vector<common::EpochMetrics>> JobStore::LoadEpochs(const std
   absl::MutexLock lock(&mu_);
   Statement st(db_,
                "SELECT epoch, train_loss, valid_loss, valid_accuracy, learning_rate, "
-               "early_stop_trigger, seconds, images_per_second, data_wait_seconds, is_best "
-               "FROM epochs WHERE job_id=?1 ORDER BY epoch");
+               "early_stop_trigger, seconds, images_per_second, data_wait_seconds, is_best, "
+               "planned_epochs FROM epochs WHERE job_id=?1 ORDER BY epoch");
   st.Bind(1, job_id);
   std::vector<common::EpochMetrics> epochs;
   while (st.Step()) {
@@ -406,6 +410,7 @@ absl::StatusOr<std::vector<common::EpochMetrics>> JobStore::LoadEpochs(const std
     m.train_images_per_second = st.Real(7);
     m.data_wait_seconds = st.Real(8);
     m.is_best = st.Int(9) != 0;
+    m.planned_epochs = st.Int(10);
     epochs.push_back(m);
   }
   if (absl::Status s = st.status(); !s.ok()) return s;

@@ -35,7 +35,7 @@ struct ServingRecord {
 class JobStore {
  public:
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Opens or creates the database at `path` (WAL journal, synchronous=FULL)
   // and migrates it to kSchemaVersion.

@@ -32,6 +32,18 @@ TEST(TrainingConversionTest, JobStatesMapBothWays) {
   EXPECT_FALSE(JobStateFromProto(v1::JOB_STATE_UNSPECIFIED).ok());
 }
 
+TEST(TrainingConversionTest, TheJobCarriesItsNewestEpochsPlan) {
+  common::JobInfo job;
+  job.spec.config.epochs = 100;
+  EXPECT_EQ(JobInfoToProto(job).planned_epochs(), 0);  // no epoch yet
+  common::EpochMetrics m;
+  m.epoch = 1;
+  m.planned_epochs = 46;
+  job.last_epoch = m;
+  EXPECT_EQ(JobInfoToProto(job).planned_epochs(), 46);
+  EXPECT_EQ(EpochMetricsToProto(m).planned_epochs(), 46);
+}
+
 TEST(TrainingConversionTest, EvalMetricsCarryPerClassAndConfusion) {
   common::TestEvaluation t;
   t.kind = "best";

@@ -50,6 +50,22 @@ TEST(DurationTest, ARunningJobCountsToNow) {
   EXPECT_EQ(Duration(job, absl::FromUnixMillis(1'042'000)), "10s");
 }
 
+TEST(JobsTableTest, ShowsTheTimeBudgetsPlanOnceMade) {
+  v1::ListJobsResponse jobs;
+  v1::Job* job = jobs.add_jobs();
+  job->set_id("job-1");
+  job->mutable_config()->set_epochs(100);
+  job->mutable_config()->set_time_budget_min(15);
+  job->set_epochs_completed(2);
+  EXPECT_EQ(PlannedEpochs(*job), 100);  // before the first epoch: --epochs
+  EXPECT_NE(JobsTable(jobs).find("  2/100 "), std::string::npos) << JobsTable(jobs);
+  job->set_planned_epochs(46);
+  EXPECT_EQ(PlannedEpochs(*job), 46);
+  EXPECT_NE(JobsTable(jobs).find("  2/46  "), std::string::npos) << JobsTable(jobs);
+  EXPECT_NE(JobDetails(*job).find("epochs:     2 done of 46 (planned for 15 min)"), std::string::npos)
+      << JobDetails(*job);
+}
+
 TEST(ProgressBarTest, SaysTheEpochOfHowManyAndWhenItEnds) {
   v1::Progress p;
   p.set_epoch(3);

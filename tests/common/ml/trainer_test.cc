@@ -229,6 +229,8 @@ TEST_F(TrainerTest, TimeBudgetPlansTheEpochCountAfterTheFirst) {
   auto result = (*trainer)->Run(&observer, nullptr);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->epochs_completed, 1);
+  ASSERT_EQ(observer.epochs.size(), 1u);
+  EXPECT_EQ(observer.epochs[0].planned_epochs, 1);  // what watch and jobs show, not --epochs 50
 
   config.epochs = 3;
   config.time_budget_min = 1000;  // room for more than --epochs: capped there
@@ -243,6 +245,7 @@ TEST_F(TrainerTest, TimeBudgetPlansTheEpochCountAfterTheFirst) {
   auto state = ReadResumePoint(result->last_checkpoint);
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->state.planned_epochs, 3);
+  for (const EpochMetrics& m : second.epochs) EXPECT_EQ(m.planned_epochs, 3);
   // Without a warmup the cosine starts at the peak and plans from epoch 2.
   EXPECT_DOUBLE_EQ(second.epochs[0].learning_rate, config.learning_rate);
   EXPECT_LT(second.epochs[2].learning_rate, second.epochs[1].learning_rate);

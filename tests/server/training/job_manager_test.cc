@@ -54,6 +54,7 @@ class FakeRun final : public common::TrainingRun {
       m.epoch = e;
       m.valid_accuracy = 0.5 + 0.1 * e;
       m.is_best = true;
+      m.planned_epochs = script_.epochs;
       if (!config_.output_dir.empty()) {
         std::filesystem::create_directories(config_.output_dir);
         std::ofstream(result.best_checkpoint) << "weights";
@@ -387,6 +388,21 @@ TEST_F(JobManagerTest, RecordsTheOwnerAndKeepsItAcrossARestart) {
   jobs_.reset();
   StartManager();
   EXPECT_EQ(jobs_->Get(job->id)->owner, "alice");
+}
+
+TEST_F(JobManagerTest, KeepsTheNewestEpochsPlanAcrossARestart) {
+  StartManager();
+  auto job = jobs_->Start(Spec(), Submitter{});
+  ASSERT_TRUE(job.ok()) << job.status();
+  WaitForEnd(job->id);
+  ASSERT_TRUE(jobs_->Get(job->id)->last_epoch.has_value());
+  const int64_t planned = jobs_->Get(job->id)->last_epoch->planned_epochs;
+  EXPECT_GT(planned, 0);
+  jobs_.reset();
+  StartManager();
+  const auto after = jobs_->Get(job->id);
+  ASSERT_TRUE(after->last_epoch.has_value());
+  EXPECT_EQ(after->last_epoch->planned_epochs, planned);
 }
 
 TEST_F(JobManagerTest, ActiveJobsQuotaIsPerSubmitter) {

@@ -53,6 +53,7 @@ TEST(JobStoreTest, PersistsJobsEpochsCheckpointsAndServingAcrossReopen) {
       m.epoch = e;
       m.valid_accuracy = 0.5 + 0.1 * e;
       m.is_best = e == 3;
+      m.planned_epochs = 9;
       std::vector<common::CheckpointInfo> checkpoints;
       if (m.is_best) checkpoints.push_back({"job-1", "best", "/s/best.ckpt", m, std::nullopt});
       ASSERT_TRUE((*store)->AppendEpoch("job-1", m, checkpoints).ok());
@@ -83,6 +84,7 @@ TEST(JobStoreTest, PersistsJobsEpochsCheckpointsAndServingAcrossReopen) {
   ASSERT_EQ(epochs->size(), 3u);
   EXPECT_EQ((*epochs)[2].epoch, 3);
   EXPECT_TRUE((*epochs)[2].is_best);
+  EXPECT_EQ((*epochs)[2].planned_epochs, 9);
   EXPECT_DOUBLE_EQ((*epochs)[0].valid_accuracy, 0.6);
 
   auto checkpoints = (*store)->LoadCheckpoints("job-1");
