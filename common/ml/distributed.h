@@ -6,9 +6,10 @@
 //
 // As in PyTorch DDP: every rank holds the whole model, trains on a disjoint
 // shard of each epoch, and the gradients are averaged before each optimizer
-// step, so all ranks step identically. BatchNorm statistics stay per rank
-// (each normalises its own shard's batch; running statistics differ slightly
-// between ranks, and rank 0's are the ones saved).
+// step, so all ranks step identically. BatchNorm normalises each rank's own
+// shard's batch; the running statistics drift apart between ranks, and
+// rank 0's are broadcast before every validation (DDP's broadcast_buffers)
+// and are the ones saved.
 #pragma once
 
 #include <cstdint>

@@ -550,8 +550,12 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     AutocastScope autocast(device, precision);
     return Evaluate(s.model, loader, device, num_classes, stop, c.preprocessing.tta_flip);
   };
-  // Validation: every rank's part, summed.
+  // Validation: every rank's part, summed. As PyTorch DDP broadcasts
+  // buffers before a forward pass, every rank evaluates with rank 0's
+  // BatchNorm running statistics: the model rank 0 saves is the model
+  // validated.
   auto validate = [&]() -> absl::StatusOr<EvalMetrics> {
+    if (group_ != nullptr) CATDOG_RETURN_IF_ERROR(group_->Broadcast(s.model->buffers()));
     CATDOG_ASSIGN_OR_RETURN(EvalMetrics m, evaluate(*s.valid));
     if (group_ == nullptr) return m;
     std::vector<double> sums = {m.loss * static_cast<double>(m.count), static_cast<double>(m.count)};
