@@ -7,7 +7,8 @@
 #   bench/fair_share.sh [ROUNDS] [VARIANT...]
 #
 # A VARIANT is words for catdogd: NAME=VALUE words go to its environment,
-# the rest are flags, e.g. "OMP_WAIT_POLICY=PASSIVE" or "--serving-threads 1";
+# job:FLAG words go to the training job (e.g. "job:--workers=2"), the rest
+# are flags, e.g. "OMP_WAIT_POLICY=PASSIVE" or "--serving-threads 1";
 # "default" adds nothing. Default: 2 rounds of "default" and
 # "OMP_WAIT_POLICY=PASSIVE". Environment: CATDOG_DATA_DIR, BUILD_DIR (build),
 # THREADS (2), WINDOW_S (12, seconds per measurement).
@@ -44,9 +45,12 @@ train_ips() {
 echo "round variant train_alone train_with_classify train_beside_hog classify_alone_ms classify_with_training_ms classify_beside_hog_ms"
 for round in $(seq "$rounds"); do
   for variant in "${variants[@]}"; do
-    env_words=(env); flag_words=()
+    env_words=(env); flag_words=(); job_words=()
     for w in $variant; do
-      if [[ $w == default ]]; then :; elif [[ $w =~ ^[A-Z_]+= ]]; then env_words+=("$w"); else flag_words+=("$w"); fi
+      if [[ $w == default ]]; then :
+      elif [[ $w =~ ^[A-Z_]+= ]]; then env_words+=("$w")
+      elif [[ $w == job:* ]]; then job_words+=("${w#job:}")
+      else flag_words+=("$w"); fi
     done
     rm -rf "$work/state"
     catdogd_start "$work" "$work/catdogd.log" "${env_words[@]}" "$build/server/catdogd" --listen 127.0.0.1:0 \
@@ -57,7 +61,8 @@ for round in $(seq "$rounds"); do
     "$ctl" watch "$first" >/dev/null
     c_alone=$(p50)
     hog; c_hog=$(p50); stop_hogs
-    job="$("$ctl" start-training pets "${train_flags[@]}" --epochs 1000 --early-stop-patience 1000 --no-promote)"
+    job="$("$ctl" start-training pets "${train_flags[@]}" "${job_words[@]}" --epochs 1000 --early-stop-patience 1000 \
+      --no-promote)"
     : >"$work/epochs.txt"
     "$ctl" --json watch "$job" | while IFS= read -r line; do
       ips=$(sed -nE 's/.*"train_images_per_second":([0-9.e+-]+).*/\1/p' <<<"$line")

@@ -4,7 +4,10 @@
 # the median epoch images/s (epochs 2-7) of each run and the share kept.
 #
 #   bench/train_share.sh [ROUNDS] [VARIANT...]
-# A VARIANT is "ENV=VALUE ...:FLAGS", e.g. "OMP_WAIT_POLICY=PASSIVE:--threads 2".
+# A VARIANT is "ENV=VALUE ...:FLAGS", e.g. "OMP_WAIT_POLICY=PASSIVE:--threads 2";
+# RANKS=N among the ENV words runs N data-parallel ranks on loopback
+# (torchrun's environment; FLAGS apply to each rank, rank 0's images/s is
+# the whole group's).
 # Default: 3 rounds of libgomp's default and PASSIVE at 2 threads, and 1 thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,11 +24,21 @@ hog() { for _ in $(seq "$(nproc)"); do (while :; do :; done) & hogs+=($!); done;
 source bench/photos.sh
 bench_photos "$work/root" 120 4
 median_ips() { awk '$1 ~ /^[0-9]+$/ && $1 > 1 { print $8 }' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-run() {  # ENV_WORDS FLAGS
-  rm -rf "$work/out"
+train() {  # ENV_WORDS FLAGS
   # shellcheck disable=SC2086
   env $1 "$build/tools/catdog-train" "$work/root/pets" --out "$work/out" --image-size 64 --width 0.5 --epochs 7 \
-    --early-stop-patience 100 $2 2>/dev/null | median_ips
+    --early-stop-patience 100 $2 2>/dev/null
+}
+run() {  # ENV_WORDS FLAGS
+  rm -rf "$work/out"
+  local ranks; ranks=$(sed -n 's/.*RANKS=\([0-9]*\).*/\1/p' <<<"$1")
+  if [[ -z $ranks ]]; then train "$1" "$2" | median_ips; return; fi
+  local port; port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  for r in $(seq 1 $((ranks - 1))); do
+    train "$1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=$ranks RANK=$r" "$2" >/dev/null &
+  done
+  train "$1 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port WORLD_SIZE=$ranks RANK=0" "$2" | median_ips
+  wait
 }
 echo "round variant solo_ips hog_ips share"
 for round in $(seq "$rounds"); do

@@ -82,6 +82,11 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
     return Bad("precision", absl::StrCat("must be fp32, bf16 or fp16, got '", c.precision, "'"));
   }
   if (c.threads < 0 || c.threads > 1024) return Bad("threads", "must be in [0, 1024]");
+  if (c.workers < 1 || c.workers > 64) return Bad("workers", "must be in [1, 64]");
+  if (c.batch_size % c.workers != 0 || c.batch_size / c.workers < 2) {
+    return Bad("batch_size", absl::StrCat("must be a multiple of workers (", c.workers,
+                                          ") with at least 2 images per worker (batch norm), got ", c.batch_size));
+  }
   if (c.loader_workers < 1 || c.loader_workers > 64) return Bad("loader_workers", "must be in [1, 64]");
   if (c.prefetch_batches < 1 || c.prefetch_batches > 256) return Bad("prefetch_batches", "must be in [1, 256]");
   // The budget is compared in bytes: keep MiB << 20 inside int64.

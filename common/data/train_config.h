@@ -72,6 +72,10 @@ struct TrainConfig {
   // Execution.
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int threads = 0;              // intra-op threads; 0 = hardware concurrency
+  // Data-parallel ranks in this process (CPU): each a thread training on its
+  // shard of every epoch with batch_size / workers images a step and
+  // threads / workers intra-op threads, gradients averaged over Gloo.
+  int workers = 1;
   int loader_workers = 2;       // decode threads
   int prefetch_batches = 4;
   int64_t cache_budget_mb = 4096;  // keep decoded images in RAM when they fit

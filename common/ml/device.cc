@@ -39,12 +39,16 @@ absl::StatusOr<c10::Device> ResolveDevice(const std::string& requested) {
       absl::StrCat("bad device '", requested, "' (auto, cpu, cuda or cuda:N)"));
 }
 
-int ConfigureThreads(int threads) {
+int ThreadBudget(int threads) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // More intra-op threads than cores only adds contention, and the pool
   // never shrinks: a job's --threads 1024 left 2064 threads in catdogd.
-  if (threads > cores) spdlog::warn("{} intra-op threads asked for; using the {} cores", threads, cores);
-  const int n = threads > 0 ? std::min(threads, cores) : cores;
+  return threads > 0 ? std::min(threads, cores) : cores;
+}
+
+int ConfigureThreads(int threads) {
+  const int n = ThreadBudget(threads);
+  if (threads > n) spdlog::warn("{} intra-op threads asked for; using the {} cores", threads, n);
   torch::set_num_threads(n);
   return torch::get_num_threads();
 }

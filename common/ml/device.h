@@ -20,6 +20,9 @@ absl::StatusOr<c10::Device> ResolveDevice(const std::string& requested);
 // the count in effect.
 int ConfigureThreads(int threads);
 
+// The thread count ConfigureThreads(threads) would set.
+int ThreadBudget(int threads);
+
 // The calling thread's intra-op thread count.
 int IntraOpThreads();
 

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #if CATDOG_HAVE_GLOO
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
@@ -92,6 +93,35 @@ struct ProcessGroup::Impl {
   }
 };
 
+namespace {
+
+// Gloo over `store`, on the interface PyTorch would pick: GLOO_SOCKET_IFNAME,
+// else the loopback for a loopback master, else the address this host's
+// name resolves to.
+c10::intrusive_ptr<c10d::ProcessGroupGloo> GlooGroup(const c10::intrusive_ptr<c10d::Store>& store,
+                                                      const WorldInfo& world, std::chrono::milliseconds timeout) {
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0') {
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+  } else if (world.master_addr == "localhost" || world.master_addr.rfind("127.", 0) == 0) {
+    options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  } else {
+    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  }
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, world.rank, world.world_size, options);
+}
+
+}  // namespace
+
+struct LocalRendezvous::Impl {
+  c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::HashStore>();
+};
+
+LocalRendezvous::LocalRendezvous(int world_size, absl::Duration timeout)
+    : world_size_(world_size), timeout_(timeout), impl_(std::make_unique<Impl>()) {
+  impl_->store->setTimeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+}
+
 absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo& world, absl::Duration timeout) {
   auto impl = std::make_unique<Impl>();
   impl->world = world;
@@ -103,21 +133,26 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo
     store_options.numWorkers = static_cast<std::size_t>(world.world_size);
     store_options.timeout = ms;
     impl->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, store_options);
-    auto options = c10d::ProcessGroupGloo::Options::create(ms);
-    // As PyTorch: GLOO_SOCKET_IFNAME picks the interface; otherwise the
-    // loopback for a loopback master, else the address this host's name
-    // resolves to.
-    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0') {
-      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    } else if (world.master_addr == "localhost" || world.master_addr.rfind("127.", 0) == 0) {
-      options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    } else {
-      options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    }
-    impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, world.rank, world.world_size, options);
+    impl->group = GlooGroup(impl->store, world, ms);
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("rank ", world.rank, " of ", world.world_size, " could not join at ",
                                                world.master_addr, ":", world.master_port, ": ", e.what()));
+  }
+  return std::unique_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::JoinLocal(LocalRendezvous& rendezvous, int rank) {
+  auto impl = std::make_unique<Impl>();
+  impl->world.rank = rank;
+  impl->world.world_size = rendezvous.world_size();
+  impl->world.local_rank = rank;
+  try {
+    impl->store = rendezvous.impl_->store;
+    impl->group = GlooGroup(impl->store, impl->world,
+                            std::chrono::milliseconds(absl::ToInt64Milliseconds(rendezvous.timeout())));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rank ", rank, " of ", rendezvous.world_size(),
+                                               " in this process could not join: ", e.what()));
   }
   return std::unique_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
 }
@@ -193,11 +228,20 @@ bool DistributedAvailable() { return false; }
 struct ProcessGroup::Impl {
   WorldInfo world;
 };
+struct LocalRendezvous::Impl {};
+
+LocalRendezvous::LocalRendezvous(int world_size, absl::Duration timeout)
+    : world_size_(world_size), timeout_(timeout), impl_(std::make_unique<Impl>()) {}
+
+constexpr const char* kNoGloo =
+    "this catdog was built without c10d's Gloo backend (LibTorch's distributed headers and libgloo-dev), "
+    "so it trains as one rank only";
 
 absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo&, absl::Duration) {
-  return absl::FailedPreconditionError(
-      "this catdog was built without c10d's Gloo backend (LibTorch's distributed headers and libgloo-dev), "
-      "so it trains in one process only");
+  return absl::FailedPreconditionError(kNoGloo);
+}
+absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::JoinLocal(LocalRendezvous&, int) {
+  return absl::FailedPreconditionError(kNoGloo);
 }
 absl::Status ProcessGroup::AverageGradients(const std::vector<at::Tensor>&, int64_t) { return absl::OkStatus(); }
 absl::Status ProcessGroup::Broadcast(const std::vector<at::Tensor>&) { return absl::OkStatus(); }
@@ -206,6 +250,7 @@ absl::StatusOr<int64_t> ProcessGroup::BroadcastValue(int64_t value) { return val
 
 #endif
 
+LocalRendezvous::~LocalRendezvous() = default;
 ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ProcessGroup::~ProcessGroup() = default;
 int ProcessGroup::rank() const { return impl_->world.rank; }

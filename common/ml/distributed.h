@@ -49,6 +49,28 @@ std::vector<int64_t> ShardPositions(int64_t count, int rank, int world_size);
 // libgloo-dev does; a LibTorch without its headers builds without).
 bool DistributedAvailable();
 
+// Where the ranks of one process meet: `world_size` threads, each joining
+// with its own rank (TrainConfig::workers). An in-memory store (c10d's
+// HashStore) replaces the TCPStore; the collectives are Gloo's over the
+// loopback, as between processes. `timeout` bounds the joining and every
+// collective, as ProcessGroup::Join's.
+class LocalRendezvous {
+ public:
+  LocalRendezvous(int world_size, absl::Duration timeout);
+  ~LocalRendezvous();
+  LocalRendezvous(const LocalRendezvous&) = delete;
+  LocalRendezvous& operator=(const LocalRendezvous&) = delete;
+  int world_size() const { return world_size_; }
+  absl::Duration timeout() const { return timeout_; }
+
+ private:
+  friend class ProcessGroup;
+  struct Impl;
+  int world_size_;
+  absl::Duration timeout_;
+  std::unique_ptr<Impl> impl_;
+};
+
 class ProcessGroup {
  public:
   // Joins the group: rank 0 hosts the TCPStore at master_addr:master_port,
@@ -57,6 +79,9 @@ class ProcessGroup {
   // `timeout` too, or at once when a peer's connection closes (a rank
   // that died), never hangs.
   static absl::StatusOr<std::unique_ptr<ProcessGroup>> Join(const WorldInfo& world, absl::Duration timeout);
+  // Joins `rendezvous` as `rank` (each rank from its own thread: the call
+  // returns once all have joined, or UNAVAILABLE after its timeout).
+  static absl::StatusOr<std::unique_ptr<ProcessGroup>> JoinLocal(LocalRendezvous& rendezvous, int rank);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -419,6 +421,19 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   CATDOG_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(config.device));
   CATDOG_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(config.precision));
   CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
+  if (config.workers > 1) {
+    if (!DistributedAvailable()) {
+      return absl::FailedPreconditionError(
+          "workers > 1 needs c10d's Gloo backend, which this build lacks (LibTorch's distributed headers and "
+          "libgloo-dev)");
+    }
+    if (device.is_cuda()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "workers > 1 trains on the CPU, but device '", config.device,
+          "' is CUDA: use --device cpu, or one process per GPU (catdog-train under torchrun)"));
+    }
+    if (precision == Precision::kFp16) return absl::FailedPreconditionError("workers > 1 cannot train fp16");
+  }
   CATDOG_ASSIGN_OR_RETURN(ImageFolder dataset, ScanImageFolder(config.dataset_root, config.confine_root));
   CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(dataset, config.preprocessing.image_size, config.confine_root));
   std::optional<ImageFolder> test;
@@ -466,18 +481,62 @@ int64_t Trainer::estimated_peak_bytes() const {
       (source * source * static_cast<double>(split_.train.size()) + static_cast<double>(split_.valid.size())));
   const int64_t cache = decoded <= (c.cache_budget_mb << 20) ? decoded : 0;
   const int64_t prefetched = 4LL * pixels * c.batch_size * (c.prefetch_batches + 1);  // float batches
-  return (int64_t{256} << 20) + 32 * shape.parameters + 12 * shape.activations_per_image * c.batch_size +
-         cache + prefetched;
+  // Each of `workers` ranks holds the whole model, Adam's state and its own
+  // image cache (a rank's shard moves every epoch, so each ends up caching
+  // every image); the batch and the prefetched batches are split.
+  return (int64_t{256} << 20) + (32 * shape.parameters + cache) * c.workers +
+         12 * shape.activations_per_image * c.batch_size + prefetched;
 }
 
 absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const StopToken* stop) {
   const int threads_before = torch::get_num_threads();
-  absl::StatusOr<TrainingResult> result = Train(observer, stop);
+  absl::StatusOr<TrainingResult> result =
+      config_.workers > 1 ? TrainAsWorkers(observer, stop) : Train(observer, stop);
   // The job's thread count was its own: the process (catdogd's serving)
   // gets its own back.
   torch::set_num_threads(threads_before);
   ReleaseFreeHostMemory();  // the run's activations, loader buffers and image cache
   return result;
+}
+
+absl::StatusOr<TrainingResult> Trainer::TrainAsWorkers(TrainingObserver* observer, const StopToken* stop) {
+  if (group_ != nullptr) {
+    return absl::FailedPreconditionError("workers > 1 inside a process group: use one or the other");
+  }
+  const int n = config_.workers;
+  TrainConfig rank_config = config_;
+  rank_config.workers = 1;
+  rank_config.batch_size = config_.batch_size / n;
+  rank_config.threads = std::max(1, ThreadBudget(config_.threads) / n);
+  // Long enough for rank 0's checkpoint writes between two collectives; a
+  // rank that fails closes its connections, which fails the others at once.
+  LocalRendezvous rendezvous(n, absl::Minutes(10));
+  std::vector<absl::StatusOr<TrainingResult>> results(n, absl::UnknownError("rank did not run"));
+  auto run_rank = [&](int rank) {
+    Trainer trainer(rank_config, dataset_, split_, test_, resume_);
+    absl::StatusOr<std::unique_ptr<ProcessGroup>> group = ProcessGroup::JoinLocal(rendezvous, rank);
+    if (!group.ok()) {
+      results[rank] = group.status();
+      return;
+    }
+    trainer.set_process_group(group->get());
+    results[rank] = trainer.Train(rank == 0 ? observer : nullptr, stop);
+    if (!results[rank].ok() && !absl::IsCancelled(results[rank].status())) {
+      spdlog::warn("rank {} of {}: {}", rank, n, results[rank].status().ToString());
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int rank = 1; rank < n; ++rank) threads.emplace_back(run_rank, rank);
+  run_rank(0);
+  for (std::thread& t : threads) t.join();
+  // Rank 0's outcome, unless it only saw another rank fail (UNAVAILABLE):
+  // then the first rank's own error says what happened.
+  if (absl::IsUnavailable(results[0].status())) {
+    for (const auto& r : results) {
+      if (!r.ok() && !absl::IsUnavailable(r.status())) return r.status();
+    }
+  }
+  return std::move(results[0]);
 }
 
 absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const StopToken* stop) {
@@ -573,6 +632,10 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   CATDOG_ASSIGN_OR_RETURN(s.train, BatchLoader::Create(split_.train, train_opts));
   CATDOG_ASSIGN_OR_RETURN(s.valid, BatchLoader::Create(split_.valid, eval_opts));
   CATDOG_RETURN_IF_ERROR(TorchCall("building model", [&] {
+    // The seed and the draws from LibTorch's global generator, together:
+    // other runs (jobs, ranks) build models on other threads.
+    static std::mutex global_rng;
+    std::lock_guard<std::mutex> lock(global_rng);
     torch::manual_seed(c.seed);
     s.model = Vgg16(VggOptions{num_classes, c.width});
     s.model->to(device);

@@ -26,6 +26,14 @@
 // Rank 0 alone writes checkpoints and TensorBoard, tells the observer and
 // runs the test evaluation; the output folder must be one all ranks read
 // (for a resume). fp16 loss scaling is single-process only.
+//
+// With config.workers > 1, Run() trains as that many ranks of one process
+// (CPU): rank 0 on the calling thread, the others on threads of their own,
+// each with batch_size / workers images a step and its share of the threads,
+// over a LocalRendezvous: for a CPU shared with other work, ranks that each
+// own one thread and meet once a step instead of one thread team that meets
+// at every operator (BENCHMARKS.md "Fair sharing, run 8" has what that buys
+// and what it costs).
 #pragma once
 
 #include <cstdint>
@@ -76,6 +84,8 @@ class Trainer final : public TrainingRun {
 
  private:
   absl::StatusOr<TrainingResult> Train(TrainingObserver* observer, const StopToken* stop);
+  // config.workers ranks on threads of this process.
+  absl::StatusOr<TrainingResult> TrainAsWorkers(TrainingObserver* observer, const StopToken* stop);
   Trainer(TrainConfig config, ImageFolder dataset, SplitResult split, std::optional<ImageFolder> test,
           std::optional<ResumeCandidate> resume)
       : config_(std::move(config)), dataset_(std::move(dataset)), split_(std::move(split)),

@@ -230,6 +230,44 @@ TEST_F(ServerTest, CancelsQueuedAndRunningJobs) {
   EXPECT_EQ(client_->CancelJob(running->id()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A job split over two ranks inside catdogd: each epoch reported once, the
+// model served, and a cancel that ends both ranks (no hang in a collective).
+TEST_F(ServerTest, JobWithTwoWorkersTrainsServesAndCancels) {
+  StartServer(Options());
+  v1::TrainingConfig config = TinyConfig();
+  config.set_workers(2);
+  config.set_epochs(2);
+  auto job = client_->StartTraining(config);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const auto events = WatchToEnd(job->id());
+  EXPECT_EQ(Epochs(events), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(FinalState(events), v1::SUCCEEDED);
+  auto response = client_->Classify(Images(2, 500));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->model_id(), job->id() + "/best");
+
+  config.set_batch_size(9);  // does not split into two ranks
+  EXPECT_EQ(client_->StartTraining(config).status().code(), absl::StatusCode::kInvalidArgument);
+
+  config.set_batch_size(8);
+  config.set_epochs(1000);
+  auto running = client_->StartTraining(config);
+  ASSERT_TRUE(running.ok()) << running.status();
+  bool cancel_sent = false;
+  std::vector<v1::JobEvent> watched;
+  ASSERT_TRUE(client_
+                  ->WatchJob(running->id(),
+                             [&](const v1::JobEvent& e) {
+                               watched.push_back(e);
+                               if (e.has_progress() && !cancel_sent) {
+                                 cancel_sent = true;
+                                 EXPECT_TRUE(client_->CancelJob(running->id()).ok());
+                               }
+                             })
+                  .ok());
+  EXPECT_EQ(FinalState(watched), v1::CANCELLED);
+}
+
 TEST_F(ServerTest, FullJobQueueIsResourceExhausted) {
   ServerOptions o = Options();
   o.max_queued_jobs = 1;

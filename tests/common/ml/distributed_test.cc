@@ -1,9 +1,12 @@
 #include "common/ml/distributed.h"
 
 #include <cstdlib>
+#include <functional>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 namespace catdog::common {
 namespace {
@@ -64,6 +67,70 @@ TEST_F(WorldFromEnvironmentTest, RefusesValuesThatDoNotFit) {
   EXPECT_EQ(WorldFromEnvironment().status().code(), absl::StatusCode::kInvalidArgument);
   ::setenv("WORLD_SIZE", "0", 1);
   EXPECT_EQ(WorldFromEnvironment().status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+
+// Runs `body(rank, group)` on one thread per rank of a LocalRendezvous. The
+// timeout is an hour: a collective that hangs fails the test by CTest's
+// timeout, not by passing late.
+void RunLocalRanks(int world, const std::function<void(int, ProcessGroup&)>& body) {
+  LocalRendezvous rendezvous(world, absl::Hours(1));
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < world; ++rank) {
+    threads.emplace_back([&, rank] {
+      auto group = ProcessGroup::JoinLocal(rendezvous, rank);
+      ASSERT_TRUE(group.ok()) << group.status();
+      EXPECT_EQ((*group)->rank(), rank);
+      EXPECT_EQ((*group)->world_size(), world);
+      body(rank, **group);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+TEST(LocalRanks, AverageGradientsSumsAndBroadcastAsProcessesDo) {
+  if (!DistributedAvailable()) GTEST_SKIP() << "built without c10d's Gloo backend";
+  RunLocalRanks(3, [](int rank, ProcessGroup& group) {
+    // Two parameters, one without a gradient (counts as zeros); a bucket
+    // smaller than one tensor, so each goes alone.
+    at::Tensor a = torch::zeros({4, 3});
+    at::Tensor b = torch::zeros({5});
+    a.mutable_grad() = torch::full({4, 3}, static_cast<float>(rank + 1));
+    if (rank != 0) b.mutable_grad() = torch::full({5}, 3.0f);
+    ASSERT_TRUE(group.AverageGradients({a, b}, /*bucket_bytes=*/16).ok());
+    EXPECT_TRUE(torch::allclose(a.grad(), torch::full({4, 3}, 2.0f))) << a.grad();
+    EXPECT_TRUE(torch::allclose(b.grad(), torch::full({5}, 2.0f))) << b.grad();
+
+    std::vector<double> sums = {1.0, static_cast<double>(rank)};
+    ASSERT_TRUE(group.Sum(&sums).ok());
+    EXPECT_EQ(sums, (std::vector<double>{3.0, 3.0}));
+    auto decided = group.BroadcastValue(rank == 0 ? 42 : -1);
+    ASSERT_TRUE(decided.ok());
+    EXPECT_EQ(*decided, 42);
+    at::Tensor w = torch::full({2}, static_cast<float>(rank));
+    ASSERT_TRUE(group.Broadcast({w}).ok());
+    EXPECT_TRUE(torch::equal(w, torch::zeros({2})));
+  });
+}
+
+TEST(LocalRanks, ARankThatLeavesFailsTheOthersInsteadOfHanging) {
+  if (!DistributedAvailable()) GTEST_SKIP() << "built without c10d's Gloo backend";
+  LocalRendezvous rendezvous(2, absl::Hours(1));
+  std::unique_ptr<ProcessGroup> leaver;
+  std::thread peer([&] {
+    auto group = ProcessGroup::JoinLocal(rendezvous, 1);
+    ASSERT_TRUE(group.ok()) << group.status();
+    leaver = std::move(*group);
+  });
+  auto group = ProcessGroup::JoinLocal(rendezvous, 0);
+  peer.join();
+  ASSERT_TRUE(group.ok()) << group.status();
+  leaver.reset();  // rank 1 is gone, as when its training fails
+  at::Tensor p = torch::zeros({8});
+  p.mutable_grad() = torch::ones({8});
+  const absl::Status s = (*group)->AverageGradients({p});
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("did another rank die or stall"), std::string::npos) << s;
 }
 
 }  // namespace

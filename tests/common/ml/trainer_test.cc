@@ -325,6 +325,9 @@ TEST_F(TrainerTest, RejectsBadConfigWithTheFieldName) {
       {[](TrainConfig& c) { c.augment.flip_probability = 2; }, "flip"},
       {[](TrainConfig& c) { c.output_dir = ""; }, "output_dir"},
       {[](TrainConfig& c) { c.precision = "int8"; }, "precision"},
+      {[](TrainConfig& c) { c.workers = 0; }, "workers"},
+      {[](TrainConfig& c) { c.workers = 3; }, "batch_size"},  // 8 images do not split into 3
+      {[](TrainConfig& c) { c.workers = 8; }, "batch_size"},  // one image per rank: no batch norm
   };
   for (const Case& c : cases) {
     TrainConfig config = Config();
@@ -403,6 +406,12 @@ TEST_F(TrainerTest, MemoryEstimateGrowsWithTheConfigAndFlagsTheKiller) {
   EXPECT_GT((*huge)->estimated_peak_bytes(), int64_t{24} << 30);
   config.batch_size = 32;
   EXPECT_LT((*Trainer::Create(config))->estimated_peak_bytes(), (*huge)->estimated_peak_bytes());
+  // Every worker holds the whole model and Adam's state.
+  config.workers = 2;
+  auto two = Trainer::Create(config);
+  ASSERT_TRUE(two.ok()) << two.status();
+  config.workers = 1;
+  EXPECT_GT((*two)->estimated_peak_bytes(), (*Trainer::Create(config))->estimated_peak_bytes());
 }
 
 TEST_F(TrainerTest, RunGivesTheProcessItsThreadCountBack) {
@@ -414,6 +423,34 @@ TEST_F(TrainerTest, RunGivesTheProcessItsThreadCountBack) {
   ASSERT_TRUE(trainer.ok());
   ASSERT_TRUE((*trainer)->Run(nullptr, nullptr).ok());
   EXPECT_EQ(torch::get_num_threads(), 1);
+}
+
+TEST_F(TrainerTest, WorkersTrainAsOneRunThatRank0Reports) {
+  TrainConfig config = Config();
+  config.workers = 2;
+  config.threads = 2;  // one each
+  config.epochs = 2;
+  config.test_root = dir_.Sub("test");
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  torch::set_num_threads(2);
+  RecordingObserver observer;
+  auto result = (*trainer)->Run(&observer, nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(torch::get_num_threads(), 2);  // the caller's count is back
+  // One report per epoch (rank 0's), over both ranks' images.
+  ASSERT_EQ(observer.epochs.size(), 2u);
+  const int64_t shard = static_cast<int64_t>(((*trainer)->train_size() + 1) / 2);
+  EXPECT_EQ(observer.progress.back().batches_total, (shard + 3) / 4);  // 4 images a rank a step
+  for (const auto& m : observer.epochs) EXPECT_TRUE(std::isfinite(m.train_loss)) << m.epoch;
+  EXPECT_TRUE(std::filesystem::exists(result->best_checkpoint));
+  EXPECT_TRUE(std::filesystem::exists(result->last_checkpoint));
+  ASSERT_TRUE(result->test_best.has_value());
+  EXPECT_EQ(result->test_best->count, 20);  // the whole test set, once
+  // The checkpoint is an ordinary one: its config says how it was trained.
+  auto loaded = LoadCheckpoint(result->last_checkpoint, c10::Device(c10::kCPU));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->card.metrics.epoch, 2);
 }
 
 TEST_F(TrainerTest, MissingDatasetIsNotFound) {
@@ -452,7 +489,8 @@ class ResumeTest : public TrainerTest {
       c.weight_decay = 0.05;
       c.warmup_epochs = 1.5;
     }
-    c.threads = 1;
+    c.threads = workers_;  // one thread a rank
+    c.workers = workers_;
     c.epochs = 4;
     c.lr_patience = 0;
     c.early_stop_patience = 10;
@@ -514,6 +552,7 @@ class ResumeTest : public TrainerTest {
   std::vector<EpochMetrics> reference_;
   TrainingResult reference_result_;
   bool cosine_ = false;
+  int workers_ = 1;
 };
 
 TEST_F(ResumeTest, ResumeAfterAStopEqualsAnUninterruptedRun) {
@@ -524,6 +563,18 @@ TEST_F(ResumeTest, ResumeAfterAStopEqualsAnUninterruptedRun) {
   std::vector<EpochMetrics> before = RunAndStopAt(config, 3, 5);
   ExpectSameEpochs(before, std::vector<EpochMetrics>(reference_.begin(), reference_.begin() + 2));
   EXPECT_FALSE(std::filesystem::exists(Trainer::PartialCheckpointPath(config)));
+  ResumeAndCompare(config, 2);
+}
+
+// Two ranks of one thread each are as reproducible as one process (a
+// two-rank allreduce adds two numbers, in either order the same), so a
+// stopped two-worker run resumes into the uninterrupted one exactly.
+TEST_F(ResumeTest, WorkersResumeAfterAStopEqualsAnUninterruptedRun) {
+  workers_ = 2;
+  ASSERT_NO_FATAL_FAILURE(RunReference());
+  const TrainConfig config = ResumeConfig("stopped");
+  std::vector<EpochMetrics> before = RunAndStopAt(config, 3, 2);
+  ExpectSameEpochs(before, std::vector<EpochMetrics>(reference_.begin(), reference_.begin() + 2));
   ResumeAndCompare(config, 2);
 }
 
