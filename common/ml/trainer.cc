@@ -139,10 +139,13 @@ bool PartialCheckpointDue(const RunState& s) {
 absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
   EpochStats stats;
   const double wait_before = s.train->wait_seconds();
-  // A run resumed mid-epoch continues this epoch where it was saved.
+  // A run resumed mid-epoch continues this epoch where it was saved. The
+  // saved loss sum and image count are the whole group's: rank 0 carries
+  // them, so the epoch's sum over the ranks counts them once.
   const int64_t first_batch = s.position.batches_done;
-  stats.images = s.position.partial_images;
-  const double partial_loss_sum = s.position.partial_loss_sum;
+  const bool carries_partial = s.group == nullptr || s.group->rank() == 0;
+  stats.images = carries_partial ? s.position.partial_images : 0;
+  const double partial_loss_sum = carries_partial ? s.position.partial_loss_sum : 0.0;
   s.position.batches_done = 0;
   s.position.partial_loss_sum = 0.0;
   s.position.partial_images = 0;
@@ -167,10 +170,29 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       return value;
     };
     const int check_every = s.config.progress_interval > 0 ? s.config.progress_interval : 10;
-    // Saves the batches trained so far (loader position) as partial.ckpt.
+    // Saves the batches trained so far (loader position) as partial.ckpt,
+    // with the loss sum and image count of all ranks.
     auto save_partial = [&]() -> absl::Status {
       CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
-      return WritePartialCheckpoint(s, s.train->position(), sum, stats.images);
+      std::vector<double> totals = {sum, static_cast<double>(stats.images)};
+      if (s.group != nullptr) CATDOG_RETURN_IF_ERROR(s.group->Sum(&totals));
+      return WritePartialCheckpoint(s, s.train->position(), totals[0], static_cast<int64_t>(totals[1]));
+    };
+    // Whether to stop now, and whether a mid-epoch checkpoint is due. Ranks
+    // take rank 0's answers, so all stop at the same batch and join the
+    // checkpoint's sum together.
+    auto stop_now = [&]() -> absl::StatusOr<bool> {
+      const bool stop = StopRequested(s.stop);
+      if (s.group == nullptr) return stop;
+      CATDOG_ASSIGN_OR_RETURN(const int64_t decided, s.group->BroadcastValue(stop ? 1 : 0));
+      return decided != 0;
+    };
+    auto checkpoint_due = [&]() -> absl::StatusOr<bool> {
+      if (s.config.checkpoint_interval_min <= 0.0) return false;
+      const bool due = PartialCheckpointDue(s);
+      if (s.group == nullptr) return due;
+      CATDOG_ASSIGN_OR_RETURN(const int64_t decided, s.group->BroadcastValue(due ? 1 : 0));
+      return decided != 0;
     };
     auto cancelled = [&]() -> absl::Status {
       if (s.config.checkpoint_interval_min > 0.0 && s.train->position() > first_batch) {
@@ -179,7 +201,8 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       return absl::CancelledError("training cancelled");
     };
     while (true) {
-      if (StopRequested(s.stop)) return cancelled();
+      CATDOG_ASSIGN_OR_RETURN(const bool stopping, stop_now());
+      if (stopping) return cancelled();
       std::optional<Batch> batch = s.train->Next();
       if (!batch) break;
       ++done;
@@ -224,9 +247,11 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
         CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
         if (report) s.observer->OnProgress({epoch, done, total, sum / stats.images});
       }
-      if (PartialCheckpointDue(s)) CATDOG_RETURN_IF_ERROR(save_partial());
+      CATDOG_ASSIGN_OR_RETURN(const bool due, checkpoint_due());
+      if (due) CATDOG_RETURN_IF_ERROR(save_partial());
     }
-    if (StopRequested(s.stop)) return cancelled();
+    CATDOG_ASSIGN_OR_RETURN(const bool stopping, stop_now());
+    if (stopping) return cancelled();
     CATDOG_ASSIGN_OR_RETURN(const double sum, read_loss());
     stats.loss_sum = sum;
     if (s.group != nullptr) {  // the epoch's loss and images over all ranks
@@ -605,9 +630,9 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   if (precision == Precision::kFp16) s.scaler.emplace();
   s.group = group_;
   // Validation and test passes run under the same autocast as training.
-  auto evaluate = [&](BatchLoader& loader) {
+  auto evaluate = [&](BatchLoader& loader, const StopToken* stop_token) {
     AutocastScope autocast(device, precision);
-    return Evaluate(s.model, loader, device, num_classes, stop, c.preprocessing.tta_flip);
+    return Evaluate(s.model, loader, device, num_classes, stop_token, c.preprocessing.tta_flip);
   };
   // Validation: every rank's part, summed. As PyTorch DDP broadcasts
   // buffers before a forward pass, every rank evaluates with rank 0's
@@ -615,7 +640,9 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   // validated.
   auto validate = [&]() -> absl::StatusOr<EvalMetrics> {
     if (group_ != nullptr) CATDOG_RETURN_IF_ERROR(group_->Broadcast(s.model->buffers()));
-    CATDOG_ASSIGN_OR_RETURN(EvalMetrics m, evaluate(*s.valid));
+    // A rank validates its part to the end (the sum below needs every
+    // rank); a stop is taken after it, by all ranks together.
+    CATDOG_ASSIGN_OR_RETURN(EvalMetrics m, evaluate(*s.valid, group_ == nullptr ? stop : nullptr));
     if (group_ == nullptr) return m;
     std::vector<double> sums = {m.loss * static_cast<double>(m.count), static_cast<double>(m.count)};
     for (const auto& row : m.confusion) sums.insert(sums.end(), row.begin(), row.end());
@@ -714,7 +741,12 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     const auto valid_start = Clock::now();
     absl::StatusOr<EvalMetrics> evaluated = validate();
     const double valid_seconds = SecondsSince(valid_start);
-    if (StopRequested(stop)) {
+    bool stopping = StopRequested(stop);
+    if (group_ != nullptr && evaluated.ok()) {  // rank 0's answer binds all
+      CATDOG_ASSIGN_OR_RETURN(const int64_t decided, group_->BroadcastValue(stopping ? 1 : 0));
+      stopping = decided != 0;
+    }
+    if (stopping) {
       // Stopped during validation: the epoch's training is kept.
       if (c.checkpoint_interval_min > 0.0) {
         CATDOG_RETURN_IF_ERROR(WritePartialCheckpoint(s, s.train->position(), train.loss_sum, train.images));
@@ -800,10 +832,10 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
       o.shard_count = 1;
       return o;
     }()));
-    CATDOG_ASSIGN_OR_RETURN(result.test_last, evaluate(*test_loader));
+    CATDOG_ASSIGN_OR_RETURN(result.test_last, evaluate(*test_loader, stop));
     if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kLast, *result.test_last);
     CATDOG_RETURN_IF_ERROR(LoadWeightsInto(result.best_checkpoint, s.model));
-    CATDOG_ASSIGN_OR_RETURN(result.test_best, evaluate(*test_loader));
+    CATDOG_ASSIGN_OR_RETURN(result.test_best, evaluate(*test_loader, stop));
     if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kBest, *result.test_best);
     result.skipped_files += test_loader->skipped_files();
     if (tb != nullptr) {
