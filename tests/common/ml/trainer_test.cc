@@ -1,6 +1,9 @@
 #include "common/ml/trainer.h"
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -451,6 +454,32 @@ TEST_F(TrainerTest, WorkersTrainAsOneRunThatRank0Reports) {
   auto loaded = LoadCheckpoint(result->last_checkpoint, c10::Device(c10::kCPU));
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->card.metrics.epoch, 2);
+}
+
+// Rank 0 cannot write its first checkpoint (writes past RLIMIT_FSIZE fail
+// as on a full disk): the other rank, waiting in the next collective, fails
+// at once, and the run reports rank 0's own error, not a hang or "did
+// another rank die".
+TEST_F(TrainerTest, WorkersEndTogetherWithTheFailingRanksOwnError) {
+  TrainConfig config = Config();
+  config.workers = 2;
+  config.epochs = 3;
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit previous{};
+  getrlimit(RLIMIT_FSIZE, &previous);
+  rlimit limit = previous;
+  limit.rlim_cur = 16 << 10;  // far below a checkpoint of this model
+  setrlimit(RLIMIT_FSIZE, &limit);
+  RecordingObserver observer;
+  auto result = (*trainer)->Run(&observer, nullptr);
+  setrlimit(RLIMIT_FSIZE, &previous);
+  std::signal(SIGXFSZ, previous_handler);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
+  EXPECT_NE(result.status().message().find("best.ckpt"), std::string::npos) << result.status();
+  EXPECT_EQ(result.status().message().find("another rank"), std::string::npos) << result.status();
+  EXPECT_TRUE(observer.epochs.empty());  // epoch 1 never completed
 }
 
 TEST_F(TrainerTest, MissingDatasetIsNotFound) {
