@@ -13,6 +13,7 @@
 
 #include "common/data/log_format.h"
 #include "common/data/precision.h"
+#include "common/data/scheduling.h"
 #include "common/ml/device.h"
 #include "server/server.h"
 
@@ -68,6 +69,12 @@ int main(int argc, char** argv) {
   app.add_flag("--fixed-serving-threads", fixed_serving_threads,
                "keep the serving thread count even while other processes hold the cores")
       ->envname("CATDOG_FIXED_SERVING_THREADS");
+  const int start_nice = catdog::common::ThreadNice().value_or(0);
+  int serving_nice = start_nice;
+  app.add_option("--serving-nice", serving_nice,
+                 "nice value of the serving threads (gRPC, decoding, forward passes; default: the one "
+                 "catdogd starts with, which training jobs keep); below it needs CAP_SYS_NICE or RLIMIT_NICE")
+      ->envname("CATDOG_SERVING_NICE")->capture_default_str()->check(CLI::Range(-20, 19));
   app.add_option("--max-receive-buffer-mb", o.max_receive_buffer_mb,
                  "memory all connections together may hold for requests still arriving; past it gRPC "
                  "refuses or resets uploads (RESOURCE_EXHAUSTED)")
@@ -156,10 +163,19 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Before any thread exists: threads inherit it; training's workers go back.
+  if (serving_nice != start_nice) {
+    if (const absl::Status set = catdog::common::SetThreadNice(serving_nice); !set.ok()) {
+      spdlog::error("cannot start: --serving-nice {}: {}", serving_nice, set.message());
+      return 1;
+    }
+    o.job_nice = start_nice;
+  }
   const bool allocator_tuned = catdog::common::ConfigureHostAllocator();
   const int threads = catdog::common::ConfigureThreads(o.threads);
-  spdlog::info("catdogd starting: {} intra-op threads, serving device {}, host allocator {}", threads,
-               o.device, allocator_tuned ? "tuned (no mmap per tensor)" : "left at C library defaults");
+  spdlog::info("catdogd starting: {} intra-op threads, serving device {}, host allocator {}, nice {} for "
+               "serving and {} for training", threads, o.device,
+               allocator_tuned ? "tuned (no mmap per tensor)" : "left at C library defaults", serving_nice, start_nice);
   auto server = catdog::server::Server::Create(o);
   if (!server.ok()) {
     spdlog::error("cannot start: {}", server.status());

@@ -356,6 +356,7 @@ absl::Status Server::StartJobs() {
   job_options.max_queued_jobs = options_.max_queued_jobs;
   job_options.default_threads = options_.threads;
   job_options.keep_checkpoints = options_.keep_checkpoints;
+  job_options.job_nice = options_.job_nice;
   job_options.max_job_memory_bytes = options_.max_job_memory_gb > 0
                                          ? static_cast<int64_t>(options_.max_job_memory_gb * (1LL << 30))
                                          : PhysicalMemoryBytes() / 4 * 3;

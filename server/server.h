@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -70,6 +71,9 @@ struct ServerOptions {
   // Fewer serving threads while other processes hold the cores (see
   // server/serving/intra_op_governor.h).
   bool adapt_serving_threads = true;
+  // The nice value training jobs' threads run at; unset = as the server's
+  // threads (main sets it when --serving-nice raised serving's priority).
+  std::optional<int> job_nice;
   // Memory gRPC may hold for all connections and requests being received
   // (a grpc::ResourceQuota): stalled uploads cannot pin more than this.
   int max_receive_buffer_mb = 1024;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/data/log_format.h"
+#include "common/data/scheduling.h"
 #include "common/data/status_macros.h"
 #include "server/training/data_root.h"
 
@@ -627,6 +628,12 @@ void JobManager::Finish(Job* job, common::JobState state, const std::string& err
 }
 
 void JobManager::WorkerLoop() {
+  if (options_.job_nice) {
+    // Threads this one starts (loader, intra-op team, ranks) inherit it.
+    if (const absl::Status set = common::SetThreadNice(*options_.job_nice); !set.ok()) {
+      spdlog::warn("training threads stay at the serving threads' priority: {}", set);
+    }
+  }
   while (true) {
     Job* job = nullptr;
     {

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +48,11 @@ struct JobManagerOptions {
   // removed, except a served model's. INTERRUPTED jobs keep theirs, to be
   // resumed. 0 = keep all.
   int keep_checkpoints = 0;
+  // The nice value training threads run at (the worker, its loader and
+  // intra-op threads, in-process ranks); unset = the worker's inherited one.
+  // catdogd may run serving at a higher priority than training
+  // (--serving-nice): its workers then go back to the nice it started with.
+  std::optional<int> job_nice;
 };
 
 // Who starts or resumes a job, and what they may hold (0 = no limit).

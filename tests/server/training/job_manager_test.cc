@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/data/scheduling.h"
 #include "tests/support/test_data.h"
 
 namespace catdog::server {
@@ -23,6 +25,7 @@ struct Script {
   absl::Notification* hold = nullptr;     // when set, Run waits for it first
   absl::Notification* started = nullptr;  // notified when Run begins
   int resume_after = 0;  // a resumed run's checkpoint epoch
+  absl::StatusOr<int>* nice = nullptr;  // set to the nice value Run ran at
 };
 
 class FakeRun final : public common::TrainingRun {
@@ -43,6 +46,7 @@ class FakeRun final : public common::TrainingRun {
   absl::StatusOr<common::TrainingResult> Run(common::TrainingObserver* observer,
                                              const common::StopToken* stop) override {
     if (script_.started != nullptr) script_.started->Notify();
+    if (script_.nice != nullptr) *script_.nice = common::ThreadNice();
     if (script_.hold != nullptr) script_.hold->WaitForNotification();
     if (stop != nullptr && stop->stop_requested()) return absl::CancelledError("stopped");
     if (!script_.fail.ok()) return script_.fail;
@@ -83,12 +87,14 @@ class JobManagerTest : public ::testing::Test {
     store_ = *std::move(store);
   }
 
-  void StartManager(int64_t max_job_memory_bytes = 0, int keep_checkpoints = 0) {
+  void StartManager(int64_t max_job_memory_bytes = 0, int keep_checkpoints = 0,
+                    std::optional<int> job_nice = std::nullopt) {
     JobManagerOptions options;
     options.data_root = dir_.Sub("data");
     options.state_dir = dir_.Sub("state");
     options.max_job_memory_bytes = max_job_memory_bytes;
     options.keep_checkpoints = keep_checkpoints;
+    options.job_nice = job_nice;
     JobManagerDeps deps;
     deps.store = store_.get();
     deps.hub = &hub_;
@@ -178,6 +184,26 @@ TEST_F(JobManagerTest, RunsAJobToSucceededRecordsItAndPromotesItsBestCheckpoint)
     if (std::holds_alternative<common::EpochMetrics>(e.payload)) kinds.push_back("epoch");
   }
   EXPECT_EQ(kinds, (std::vector<std::string>{"QUEUED", "RUNNING", "epoch", "epoch", "SUCCEEDED"}));
+}
+
+TEST_F(JobManagerTest, JobsRunAtTheirOwnNiceValueNotTheServingThreadsOne) {
+  absl::StatusOr<int> job_nice;
+  script_.nice = &job_nice;
+  const int start = common::ThreadNice().value();
+  if (start > 14) GTEST_SKIP() << "the test already runs at nice " << start;
+  // catdogd sets serving's nice value before it starts any thread; a thread
+  // of the test's own stands in for its main thread. Both values are above
+  // the start, so no privilege is needed.
+  absl::Status serving;
+  std::thread([&] {
+    serving = common::SetThreadNice(start + 2);
+    StartManager(0, 0, /*job_nice=*/start + 5);
+  }).join();
+  ASSERT_TRUE(serving.ok()) << serving;
+  auto job = jobs_->Start(Spec());
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(WaitForEnd(job->id).state, common::JobState::kSucceeded);
+  EXPECT_EQ(job_nice.value(), start + 5);
 }
 
 TEST_F(JobManagerTest, FailedRunIsFailedWithItsMessageAndNotPromoted) {
