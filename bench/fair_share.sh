@@ -7,8 +7,9 @@
 #   bench/fair_share.sh [ROUNDS] [VARIANT...]
 #
 # A VARIANT is words for catdogd: NAME=VALUE words go to its environment,
-# job:FLAG words go to the training job (e.g. "job:--workers=2"), the rest
-# are flags, e.g. "OMP_WAIT_POLICY=PASSIVE" or "--serving-threads 1";
+# job:FLAG words go to the training job (e.g. "job:--workers=2"), nice:N
+# starts catdogd under `nice -n N` (training and serving), the rest are
+# flags, e.g. "OMP_WAIT_POLICY=PASSIVE" or "--serving-nice -10";
 # "default" adds nothing. Default: 2 rounds of "default" and
 # "OMP_WAIT_POLICY=PASSIVE". Environment: CATDOG_DATA_DIR, BUILD_DIR (build),
 # THREADS (2), WINDOW_S (12, seconds per measurement).
@@ -45,15 +46,16 @@ train_ips() {
 echo "round variant train_alone train_with_classify train_beside_hog classify_alone_ms classify_with_training_ms classify_beside_hog_ms"
 for round in $(seq "$rounds"); do
   for variant in "${variants[@]}"; do
-    env_words=(env); flag_words=(); job_words=()
+    env_words=(env); flag_words=(); job_words=(); nice_words=()
     for w in $variant; do
       if [[ $w == default ]]; then :
       elif [[ $w =~ ^[A-Z_]+= ]]; then env_words+=("$w")
       elif [[ $w == job:* ]]; then job_words+=("${w#job:}")
+      elif [[ $w == nice:* ]]; then nice_words=(nice -n "${w#nice:}")
       else flag_words+=("$w"); fi
     done
     rm -rf "$work/state"
-    catdogd_start "$work" "$work/catdogd.log" "${env_words[@]}" "$build/server/catdogd" --listen 127.0.0.1:0 \
+    catdogd_start "$work" "$work/catdogd.log" "${env_words[@]}" "${nice_words[@]}" "$build/server/catdogd" --listen 127.0.0.1:0 \
       --data-root "$work/data_root" --state-dir "$work/state" --threads "$threads" --log-level warn "${flag_words[@]}"
     pid=$CATDOG_PID
     # A model to serve, then a job that trains throughout the windows.
