@@ -49,6 +49,9 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
   if (!(c.learning_rate > 0.0 && c.learning_rate < 10.0)) {
     return Bad("learning_rate", absl::StrCat("must be in (0, 10), got ", c.learning_rate));
   }
+  if (!(c.ema_decay >= 0.0 && c.ema_decay < 1.0)) {
+    return Bad("ema_decay", absl::StrCat("must be in [0, 1), got ", c.ema_decay));
+  }
   if (!(c.label_smoothing >= 0.0 && c.label_smoothing < 1.0)) {
     return Bad("label_smoothing", absl::StrCat("must be in [0, 1), got ", c.label_smoothing));
   }

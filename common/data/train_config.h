@@ -64,6 +64,11 @@ struct TrainConfig {
   // classes (PyTorch's label_smoothing); 0 = one-hot, the reference.
   // Validation and test losses stay plain cross-entropy.
   double label_smoothing = 0.0;
+  // Exponential moving average of the weights (and BatchNorm statistics),
+  // updated after every step with this decay (warmed up as
+  // min(decay, (1 + t) / (10 + t)) at step t); when on, the average is the
+  // model validated, checkpointed and served. 0 = off, the reference.
+  double ema_decay = 0.0;
   double lr_factor = 0.1;
   int lr_patience = 4;
   int early_stop_patience = 7;

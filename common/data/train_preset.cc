@@ -19,6 +19,7 @@ TrainConfig FastRecipe() {
   c.lr_schedule = "cosine";
   c.warmup_epochs = 1.0;
   c.label_smoothing = 0.1;
+  c.ema_decay = 0.998;  // the warmup's (1 + t) / (10 + t) binds first: about the last tenth of the steps
   c.early_stop_patience = 1000;  // the schedule ends the run; best-by-validation picks the weights
   c.augment.flip_probability = 0.5;
   c.augment.crop_scale_min = 0.35;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <ostream>
 #include <streambuf>
+#include <string_view>
 
 #include <torch/torch.h>
 #include <zlib.h>
@@ -29,6 +30,9 @@ constexpr const char* kCardKey = "catdog_model_card";
 constexpr const char* kStateKey = "state_dict";
 constexpr const char* kOptimizerKey = "optimizer";
 constexpr const char* kTrainingStateKey = "catdog_training_state";
+// With a moving average of the weights, the state dict holds the average
+// (the model served) and this key the weights the optimizer trains.
+constexpr const char* kTrainingWeightsKey = "training_state_dict";
 
 // Flat state dict with the reference names (parameters and buffers).
 c10::Dict<std::string, at::Tensor> StateDict(Vgg16& model) {
@@ -152,16 +156,17 @@ absl::StatusOr<ModelCard> ReadCard(torch::serialize::InputArchive& archive, cons
   return card;
 }
 
-// Copies the archive's state dict into `model`, requiring the same names and
-// shapes in both directions.
+// Copies the archive's state dict at `key` into `model`, requiring the same
+// names and shapes in both directions. The card's checksum covers the
+// served weights (kStateKey) only.
 absl::Status CopyStateInto(torch::serialize::InputArchive& archive, Vgg16& model,
-                           const ModelCard& card, const std::string& path) {
+                           const ModelCard& card, const std::string& path, const char* key = kStateKey) {
   c10::IValue value;
-  if (!archive.try_read(kStateKey, value) || !value.isGenericDict()) {
+  if (!archive.try_read(key, value) || !value.isGenericDict()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no state dict in checkpoint"));
   }
   const c10::impl::GenericDict dict = value.toGenericDict();
-  if (!card.weights_checksum.empty()) {
+  if (std::string_view(key) == kStateKey && !card.weights_checksum.empty()) {
     std::vector<std::pair<std::string, at::Tensor>> stored;
     for (const auto& entry : dict) {
       if (entry.key().isString() && entry.value().isTensor()) {
@@ -205,7 +210,8 @@ absl::Status CopyStateInto(torch::serialize::InputArchive& archive, Vgg16& model
 }  // namespace
 
 absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg16& model,
-                            torch::optim::Optimizer* optimizer, const TrainingState* training_state) {
+                            torch::optim::Optimizer* optimizer, const TrainingState* training_state,
+                            Vgg16* training_weights) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
@@ -227,6 +233,7 @@ absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg1
         optimizer->save(optimizer_archive);
         archive.write(kOptimizerKey, optimizer_archive);
       }
+      if (training_weights != nullptr) archive.write(kTrainingWeightsKey, c10::IValue(StateDict(*training_weights)));
       if (training_state != nullptr) {
         archive.write(kTrainingStateKey, c10::IValue(TrainingStateToJson(*training_state)));
       }
@@ -297,13 +304,19 @@ absl::StatusOr<ResumePoint> ReadResumePoint(const std::string& path) {
 }
 
 absl::Status LoadTrainingCheckpoint(const std::string& path, Vgg16& model,
-                                    torch::optim::Optimizer& optimizer, const c10::Device& device) {
+                                    torch::optim::Optimizer& optimizer, const c10::Device& device,
+                                    Vgg16* average) {
   torch::serialize::InputArchive archive;
   // Straight onto the training device: Adam's moments must sit with the
   // parameters they belong to.
   CATDOG_RETURN_IF_ERROR(ReadArchive(path, archive, device));
   CATDOG_ASSIGN_OR_RETURN(const ModelCard card, ReadCard(archive, path));
-  CATDOG_RETURN_IF_ERROR(CopyStateInto(archive, model, card, path));
+  c10::IValue ignored;
+  const bool averaged = archive.try_read(kTrainingWeightsKey, ignored);
+  // A run that averaged gets both back; one that starts averaging on resume
+  // starts its average at the weights; one that stops drops the average.
+  CATDOG_RETURN_IF_ERROR(CopyStateInto(archive, model, card, path, averaged ? kTrainingWeightsKey : kStateKey));
+  if (average != nullptr) CATDOG_RETURN_IF_ERROR(CopyStateInto(archive, *average, card, path));
   torch::serialize::InputArchive optimizer_archive;
   if (!archive.try_read(kOptimizerKey, optimizer_archive)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no optimizer state in checkpoint"));

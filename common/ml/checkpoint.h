@@ -26,9 +26,12 @@
 namespace catdog::common {
 
 // `optimizer` and `state` may be null (a weights-only checkpoint); with both,
-// training can continue from the file.
+// training can continue from the file. With a moving average of the weights,
+// `model` is the average (what is served and checksummed) and
+// `training_weights` the weights the optimizer trains, kept to resume.
 absl::Status SaveCheckpoint(const std::string& path, const ModelCard& card, Vgg16& model,
-                            torch::optim::Optimizer* optimizer, const TrainingState* training_state = nullptr);
+                            torch::optim::Optimizer* optimizer, const TrainingState* training_state = nullptr,
+                            Vgg16* training_weights = nullptr);
 
 struct LoadedCheckpoint {
   ModelCard card;
@@ -52,9 +55,12 @@ struct ResumePoint {
 };
 absl::StatusOr<ResumePoint> ReadResumePoint(const std::string& path);
 
-// Copies the weights and the optimizer state in `path` into `model` and
-// `optimizer` (built as for a fresh run, already on `device`).
+// Copies the training weights and the optimizer state in `path` into `model`
+// and `optimizer` (built as for a fresh run, already on `device`), and with
+// `average` the moving average of the weights into it (the weights
+// themselves when the file was written without one).
 absl::Status LoadTrainingCheckpoint(const std::string& path, Vgg16& model,
-                                    torch::optim::Optimizer& optimizer, const c10::Device& device);
+                                    torch::optim::Optimizer& optimizer, const c10::Device& device,
+                                    Vgg16* average = nullptr);
 
 }  // namespace catdog::common

@@ -30,6 +30,7 @@
 #include "common/ml/tensorboard_writer.h"
 #include "common/ml/torch_status.h"
 #include "common/ml/vgg.h"
+#include "common/ml/weight_average.h"
 
 namespace catdog::common {
 namespace {
@@ -61,6 +62,8 @@ struct RunState {
   Precision precision;
   std::optional<LossScaler> scaler;  // fp16 only
   Vgg16 model;
+  // --ema-decay: the moving average of model's weights; empty when off.
+  Vgg16 average{nullptr};
   std::unique_ptr<MultiTensorAdam> optimizer;
   std::unique_ptr<BatchLoader> train;
   std::unique_ptr<BatchLoader> valid;
@@ -83,6 +86,9 @@ struct RunState {
                             planned_epochs * per_epoch);
   }
   bool writes() const { return group == nullptr || group->rank() == 0; }  // checkpoints, TensorBoard
+  // The model validated, checkpointed and served: the average when on.
+  Vgg16& served() { return average.is_empty() ? model : average; }
+  Vgg16* training_weights() { return average.is_empty() ? nullptr : &model; }
 };
 
 bool StopRequested(const StopToken* stop) { return stop != nullptr && stop->stop_requested(); }
@@ -125,7 +131,8 @@ absl::Status WritePartialCheckpoint(RunState& s, int64_t batches_done, double lo
   state.partial_images = images;
   const std::string path = Trainer::PartialCheckpointPath(s.config);
   CATDOG_RETURN_IF_ERROR(
-      SaveCheckpoint(path, MakeCard(s, "partial", s.last_metrics), s.model, s.optimizer.get(), &state));
+      SaveCheckpoint(path, MakeCard(s, "partial", s.last_metrics), s.served(), s.optimizer.get(), &state,
+                     s.training_weights()));
   s.last_partial_save = Clock::now();
   spdlog::info("mid-epoch checkpoint: epoch {}, {} batches trained", state.epochs_completed + 1, batches_done);
   return absl::OkStatus();
@@ -234,12 +241,16 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
         stats.images += n;
       }
       if (s.group != nullptr) CATDOG_RETURN_IF_ERROR(s.group->AverageGradients(s.model->parameters()));
+      bool stepped = true;
       if (s.scaler) {
-        const bool finite = s.scaler->Unscale(s.model->parameters());
-        if (finite) s.optimizer->step();  // an overflow skips the step, as GradScaler does
-        s.scaler->Update(finite);
+        stepped = s.scaler->Unscale(s.model->parameters());
+        if (stepped) s.optimizer->step();  // an overflow skips the step, as GradScaler does
+        s.scaler->Update(stepped);
       } else {
         s.optimizer->step();
+      }
+      if (stepped && !s.average.is_empty()) {
+        UpdateAverage(s.average, s.model, s.config.ema_decay, (epoch - 1) * total + done);
       }
       const bool report = s.observer != nullptr && s.config.progress_interval > 0 &&
                           (done % s.config.progress_interval == 0 || done == total);
@@ -277,9 +288,9 @@ absl::Status WriteCheckpoint(RunState& s, CheckpointKind kind, const std::string
   const ModelCard card = MakeCard(s, CheckpointKindName(kind), metrics);
   if (kind == CheckpointKind::kLast) {
     const TrainingState state = StateNow(s);
-    CATDOG_RETURN_IF_ERROR(SaveCheckpoint(path, card, s.model, s.optimizer.get(), &state));
+    CATDOG_RETURN_IF_ERROR(SaveCheckpoint(path, card, s.served(), s.optimizer.get(), &state, s.training_weights()));
   } else {
-    CATDOG_RETURN_IF_ERROR(SaveCheckpoint(path, card, s.model, nullptr));
+    CATDOG_RETURN_IF_ERROR(SaveCheckpoint(path, card, s.served(), nullptr));
   }
   if (s.observer != nullptr) s.observer->OnCheckpoint(kind, path, metrics);
   return absl::OkStatus();
@@ -624,22 +635,25 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     eval_opts.pad_shards = false;  // each validation image counted once
   }
 
-  RunState s{c,       dataset_.classes, device,   precision, std::nullopt, Vgg16(nullptr),
-             nullptr, nullptr,          nullptr,  observer,  stop,         TrainingState{},
+  RunState s{c,       dataset_.classes, device,   precision,       std::nullopt, Vgg16(nullptr), Vgg16(nullptr),
+             nullptr, nullptr,          nullptr,  observer,        stop,         TrainingState{},
              EpochMetrics{}, Clock::now()};
   if (precision == Precision::kFp16) s.scaler.emplace();
   s.group = group_;
   // Validation and test passes run under the same autocast as training.
   auto evaluate = [&](BatchLoader& loader, const StopToken* stop_token) {
     AutocastScope autocast(device, precision);
-    return Evaluate(s.model, loader, device, num_classes, stop_token, c.preprocessing.tta_flip);
+    return Evaluate(s.served(), loader, device, num_classes, stop_token, c.preprocessing.tta_flip);
   };
   // Validation: every rank's part, summed. As PyTorch DDP broadcasts
   // buffers before a forward pass, every rank evaluates with rank 0's
   // BatchNorm running statistics: the model rank 0 saves is the model
   // validated.
   auto validate = [&]() -> absl::StatusOr<EvalMetrics> {
-    if (group_ != nullptr) CATDOG_RETURN_IF_ERROR(group_->Broadcast(s.model->buffers()));
+    if (group_ != nullptr) {
+      CATDOG_RETURN_IF_ERROR(group_->Broadcast(s.model->buffers()));
+      if (!s.average.is_empty()) CATDOG_RETURN_IF_ERROR(group_->Broadcast(s.average->buffers()));
+    }
     // A rank validates its part to the end (the sum below needs every
     // rank); a stop is taken after it, by all ranks together.
     CATDOG_ASSIGN_OR_RETURN(EvalMetrics m, evaluate(*s.valid, group_ == nullptr ? stop : nullptr));
@@ -669,6 +683,11 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     // NHWC convolutions: the layout of cuDNN's tensor-core kernels, and
     // faster with oneDNN on CPU too (BENCHMARKS.md).
     ToChannelsLast(*s.model);
+    if (c.ema_decay > 0.0) {  // its weights are copied in once the model's are final
+      s.average = Vgg16(VggOptions{num_classes, c.width});
+      s.average->to(device);
+      ToChannelsLast(*s.average);
+    }
     s.optimizer = std::make_unique<MultiTensorAdam>(
         s.model->parameters(), torch::optim::AdamOptions(c.learning_rate).weight_decay(c.weight_decay),
         /*decoupled_weight_decay=*/c.optimizer == "adamw");
@@ -678,6 +697,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     for (const at::Tensor& b : s.model->buffers()) state.push_back(b);
     CATDOG_RETURN_IF_ERROR(group_->Broadcast(state));
   }
+  if (!s.average.is_empty()) CopyWeights(s.model, s.average);
   spdlog::info(
       "training {} ({} classes, {} train / {} valid images, {} px, width {}, {} params) on {} "
       "({}) with {} threads; image cache {}",
@@ -714,7 +734,8 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   s.planned_epochs = c.time_budget_min > 0.0 ? 0 : c.epochs;
   if (resume_) {
     const TrainingState& r = resume_->state;
-    CATDOG_RETURN_IF_ERROR(LoadTrainingCheckpoint(resume_->path, s.model, *s.optimizer, device));
+    CATDOG_RETURN_IF_ERROR(LoadTrainingCheckpoint(resume_->path, s.model, *s.optimizer, device,
+                                                  s.average.is_empty() ? nullptr : &s.average));
     scheduler.Restore(r.learning_rate, r.plateau_best, r.plateau_bad_epochs, r.plateau_cooldown_left);
     SetLearningRate(*s.optimizer, scheduler.lr());
     early_stopping.Restore(r.early_stop_best, r.early_stop_trigger);
@@ -834,7 +855,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     }()));
     CATDOG_ASSIGN_OR_RETURN(result.test_last, evaluate(*test_loader, stop));
     if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kLast, *result.test_last);
-    CATDOG_RETURN_IF_ERROR(LoadWeightsInto(result.best_checkpoint, s.model));
+    CATDOG_RETURN_IF_ERROR(LoadWeightsInto(result.best_checkpoint, s.served()));
     CATDOG_ASSIGN_OR_RETURN(result.test_best, evaluate(*test_loader, stop));
     if (observer != nullptr) observer->OnTestEvaluation(CheckpointKind::kBest, *result.test_best);
     result.skipped_files += test_loader->skipped_files();

@@ -61,6 +61,43 @@ TEST_F(CheckpointTest, RoundTripGivesIdenticalOutputsAndCard) {
   EXPECT_TRUE(torch::equal(model_->forward(x), loaded->model->forward(x)));
 }
 
+// With a moving average of the weights, the file serves the average and
+// resumes both: the trained weights into the model, the average into its own.
+TEST_F(CheckpointTest, AveragedCheckpointServesTheAverageAndResumesBoth) {
+  torch::manual_seed(6);
+  Vgg16 average(VggOptions{3, 0.125});
+  average->eval();
+  TrainingState state;
+  state.epochs_completed = 4;
+  ASSERT_TRUE(SaveCheckpoint(path_, card_, average, optimizer_.get(), &state, &model_).ok());
+  torch::NoGradGuard no_grad;
+  const auto x = torch::rand({2, 3, 32, 32});
+  auto served = LoadCheckpoint(path_, c10::Device(c10::kCPU));
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_TRUE(torch::equal(served->model->forward(x), average->forward(x)));
+
+  auto fresh = [] {
+    Vgg16 m(VggOptions{3, 0.125});
+    m->eval();
+    return m;
+  };
+  Vgg16 model = fresh(), model_average = fresh();
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  ASSERT_TRUE(LoadTrainingCheckpoint(path_, model, optimizer, c10::Device(c10::kCPU), &model_average).ok());
+  EXPECT_TRUE(torch::equal(model->forward(x), model_->forward(x)));
+  EXPECT_TRUE(torch::equal(model_average->forward(x), average->forward(x)));
+  // Resumed without averaging: the trained weights, not the average.
+  Vgg16 plain = fresh();
+  torch::optim::Adam plain_optimizer(plain->parameters(), torch::optim::AdamOptions(1e-3));
+  ASSERT_TRUE(LoadTrainingCheckpoint(path_, plain, plain_optimizer, c10::Device(c10::kCPU)).ok());
+  EXPECT_TRUE(torch::equal(plain->forward(x), model_->forward(x)));
+  // A file written without an average starts the average at the weights.
+  ASSERT_TRUE(SaveCheckpoint(path_, card_, model_, optimizer_.get(), &state).ok());
+  Vgg16 started = fresh();
+  ASSERT_TRUE(LoadTrainingCheckpoint(path_, model, optimizer, c10::Device(c10::kCPU), &started).ok());
+  EXPECT_TRUE(torch::equal(started->forward(x), model_->forward(x)));
+}
+
 // A full disk, as the process sees it: writes past RLIMIT_FSIZE fail with
 // EFBIG (SIGXFSZ ignored), the way they fail with ENOSPC on a full disk.
 class FileSizeLimit {

@@ -274,6 +274,47 @@ TEST_F(TrainerTest, SameSeedOneThreadGivesSameLosses) {
   EXPECT_EQ(losses[0], losses[1]);
 }
 
+// The moving average is what is validated and checkpointed for serving;
+// the optimizer's path is the same with and without it, so the training
+// losses of two one-thread runs of the same seed are equal and their
+// validation losses are not.
+TEST_F(TrainerTest, WeightAveragingChangesWhatIsValidatedNotHowItTrains) {
+  TrainConfig config = Config();
+  config.threads = 1;
+  config.epochs = 3;
+  std::vector<EpochMetrics> runs[2];
+  std::string last;
+  for (int averaged = 0; averaged < 2; ++averaged) {
+    config.ema_decay = averaged ? 0.9 : 0.0;
+    config.output_dir = dir_.Sub(averaged ? "averaged" : "plain");
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    runs[averaged] = observer.epochs;
+    last = result->last_checkpoint;
+  }
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  for (size_t i = 0; i < runs[0].size(); ++i) {
+    EXPECT_EQ(runs[0][i].train_loss, runs[1][i].train_loss) << "epoch " << i + 1;
+    EXPECT_NE(runs[0][i].valid_loss, runs[1][i].valid_loss) << "epoch " << i + 1;
+  }
+  // last.ckpt serves the average and resumes from the trained weights.
+  auto served = LoadCheckpoint(last, c10::Device(c10::kCPU));
+  ASSERT_TRUE(served.ok()) << served.status();
+  Vgg16 trained(VggOptions{2, config.width});
+  torch::optim::Adam optimizer(trained->parameters());
+  ASSERT_TRUE(LoadTrainingCheckpoint(last, trained, optimizer, c10::Device(c10::kCPU)).ok());
+  trained->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = torch::rand({2, 3, 32, 32});
+  EXPECT_FALSE(torch::allclose(served->model->forward(x), trained->forward(x)));
+
+  config.ema_decay = 1.0;
+  EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TrainerTest, CancelStopsWithinOneBatchAndKeepsLastCheckpoint) {
   TrainConfig config = Config();
   auto trainer = Trainer::Create(config);
@@ -524,6 +565,7 @@ class ResumeTest : public TrainerTest {
       c.weight_decay = 0.05;
       c.warmup_epochs = 1.5;
     }
+    c.ema_decay = ema_decay_;
     c.threads = workers_;  // one thread a rank
     c.workers = workers_;
     c.epochs = 4;
@@ -588,6 +630,7 @@ class ResumeTest : public TrainerTest {
   std::vector<EpochMetrics> reference_;
   TrainingResult reference_result_;
   bool cosine_ = false;
+  double ema_decay_ = 0.0;
   int workers_ = 1;
 };
 
@@ -670,6 +713,17 @@ TEST_F(ResumeTest, CosineScheduleResumesMidEpochExactly) {
   TrainConfig config = ResumeConfig("cosine");
   config.checkpoint_interval_min = 1e-9;
   RunAndStopAt(config, 2, 3);  // inside the warmup, which ends mid-epoch 2
+  ResumeAndCompare(config, 1);
+}
+
+// The moving average and the trained weights both travel in the mid-epoch
+// checkpoint: the resumed run validates (and tests) the same averages.
+TEST_F(ResumeTest, WeightAverageResumesMidEpochExactly) {
+  ema_decay_ = 0.9;
+  ASSERT_NO_FATAL_FAILURE(RunReference());
+  TrainConfig config = ResumeConfig("averaged");
+  config.checkpoint_interval_min = 1e-9;
+  RunAndStopAt(config, 2, 3);
   ResumeAndCompare(config, 1);
 }
 
