@@ -81,6 +81,10 @@ struct TrainConfig {
   // shard of every epoch with batch_size / workers images a step and
   // threads / workers intra-op threads, gradients averaged over Gloo.
   int workers = 1;
+  // Data parallel: average the gradients after backward instead of while it
+  // runs (GradientReducer); for a CPU with no core to spare for Gloo's
+  // threads (BENCHMARKS.md).
+  bool allreduce_after_backward = false;
   int loader_workers = 2;       // decode threads
   int prefetch_batches = 4;
   int64_t cache_budget_mb = 4096;  // keep decoded images in RAM when they fit

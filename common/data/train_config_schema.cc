@@ -51,6 +51,7 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("device", "device", "--device", "auto | cpu | cuda | cuda:N", device),
       CATDOG_FIELD("threads", "threads", "--threads", "intra-op threads (0 = the default: all cores, or the server's --threads)", threads),
       CATDOG_FIELD("workers", "workers", "--workers", "data-parallel ranks as threads of the training process (CPU), each on its shard with batch-size / workers images a step and threads / workers intra-op threads", workers),
+      CATDOG_FIELD("allreduce_after_backward", "allreduce_after_backward", "--allreduce-after-backward", "data parallel: average gradients after backward, not while it runs (for a CPU with no core to spare)", allreduce_after_backward),
       CATDOG_FIELD("loader_workers", "loader_workers", "--loader-workers", "image decode threads", loader_workers),
       CATDOG_FIELD("prefetch_batches", "prefetch_batches", "--prefetch-batches", "batches decoded ahead of training", prefetch_batches),
       CATDOG_FIELD("cache_budget_mb", "cache_budget_mb", "--cache-mb", "keep decoded images in RAM up to this size", cache_budget_mb),

@@ -194,6 +194,148 @@ absl::Status ProcessGroup::AverageGradients(const std::vector<at::Tensor>& param
   return flush();
 }
 
+struct GradientReducer::Impl {
+  struct Bucket {
+    std::vector<size_t> members;  // indices into `parameters`
+    at::Tensor flat;              // their gradients, back to back
+    std::vector<int64_t> offsets;
+    size_t pending = 0;           // members whose gradient has not arrived
+    c10::intrusive_ptr<c10d::Work> work;  // set once started
+  };
+  ProcessGroup::Impl* group = nullptr;
+  std::vector<at::Tensor> parameters;
+  std::vector<unsigned> hooks;
+  std::vector<size_t> bucket_of, slot_of;  // per parameter
+  std::vector<char> arrived;               // per parameter, this pass
+  std::vector<Bucket> buckets;
+  size_t next_start = 0;  // buckets before it have started
+  absl::Status error;     // a second gradient for one parameter
+
+  at::Tensor Slot(size_t index) {
+    Bucket& b = buckets[bucket_of[index]];
+    const at::Tensor& p = parameters[index];
+    return b.flat.narrow(0, b.offsets[slot_of[index]], p.numel()).view(p.sizes());
+  }
+  void Start(Bucket& b) {
+    std::vector<at::Tensor> tensors = {b.flat};
+    b.work = group->group->allreduce(tensors);
+  }
+  // Starts the full buckets in order, up to the first one still waiting.
+  void StartReady() {
+    while (next_start < buckets.size() && buckets[next_start].pending == 0) Start(buckets[next_start++]);
+  }
+  void OnGradient(size_t index, const at::Tensor& grad) {
+    if (arrived[index]) {
+      if (error.ok()) {
+        error = absl::FailedPreconditionError(
+            "a parameter received two gradients before Finish (two backward passes?); the gradient reducer "
+            "averages one pass at a time");
+      }
+      return;
+    }
+    arrived[index] = 1;
+    torch::NoGradGuard no_grad;
+    Slot(index).copy_(grad);
+    --buckets[bucket_of[index]].pending;
+    StartReady();
+  }
+};
+
+GradientReducer::GradientReducer(ProcessGroup& group, std::vector<at::Tensor> parameters, int64_t bucket_bytes)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& r = *impl_;
+  r.group = group.impl_.get();
+  r.parameters = std::move(parameters);
+  const size_t n = r.parameters.size();
+  r.bucket_of.resize(n);
+  r.slot_of.resize(n);
+  r.arrived.assign(n, 0);
+  // Reverse order, one dtype and device per bucket, a new one past bucket_bytes.
+  int64_t bytes = 0;
+  for (size_t k = n; k-- > 0;) {
+    const at::Tensor& p = r.parameters[k];
+    const bool fits = !r.buckets.empty() && bytes < bucket_bytes &&
+                      r.parameters[r.buckets.back().members.front()].scalar_type() == p.scalar_type() &&
+                      r.parameters[r.buckets.back().members.front()].device() == p.device();
+    if (!fits) {
+      r.buckets.emplace_back();
+      bytes = 0;
+    }
+    Impl::Bucket& b = r.buckets.back();
+    r.bucket_of[k] = r.buckets.size() - 1;
+    r.slot_of[k] = b.members.size();
+    b.offsets.push_back(b.members.empty() ? 0 : b.offsets.back() + r.parameters[b.members.back()].numel());
+    b.members.push_back(k);
+    bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  for (Impl::Bucket& b : r.buckets) {
+    const at::Tensor& last = r.parameters[b.members.back()];
+    b.flat = at::zeros({b.offsets.back() + last.numel()}, last.options());
+    b.pending = b.members.size();
+  }
+  for (size_t k = 0; k < n; ++k) {
+    Impl* impl = impl_.get();
+    r.hooks.push_back(r.parameters[k].register_hook([impl, k](const at::Tensor& grad) { impl->OnGradient(k, grad); }));
+  }
+}
+
+GradientReducer::~GradientReducer() {
+  // A pass that failed may leave allreduces running on the buffers.
+  for (Impl::Bucket& b : impl_->buckets) {
+    if (!b.work) continue;
+    try {
+      b.work->wait();
+    } catch (const std::exception&) {
+    }
+  }
+  for (size_t k = 0; k < impl_->parameters.size(); ++k) impl_->parameters[k].remove_hook(impl_->hooks[k]);
+}
+
+int GradientReducer::num_buckets() const { return static_cast<int>(impl_->buckets.size()); }
+int GradientReducer::started() const { return static_cast<int>(impl_->next_start); }
+
+absl::Status GradientReducer::Finish() {
+  Impl& r = *impl_;
+  torch::NoGradGuard no_grad;
+  // Parameters backward did not reach (a skipped batch) contribute zeros.
+  for (size_t k = 0; k < r.parameters.size(); ++k) {
+    if (r.arrived[k]) continue;
+    r.arrived[k] = 1;
+    r.Slot(k).zero_();
+    --r.buckets[r.bucket_of[k]].pending;
+  }
+  absl::Status status = std::move(r.error);
+  r.error = absl::OkStatus();
+  try {
+    r.StartReady();
+  } catch (const std::exception& e) {
+    if (status.ok()) status = r.group->Failed("gradient allreduce", e);
+  }
+  for (Impl::Bucket& b : r.buckets) {
+    try {
+      if (b.work) b.work->wait();
+    } catch (const std::exception& e) {
+      if (status.ok()) status = r.group->Failed("gradient allreduce", e);
+    }
+    b.work.reset();
+    b.pending = b.members.size();
+  }
+  r.next_start = 0;
+  std::fill(r.arrived.begin(), r.arrived.end(), 0);
+  if (!status.ok()) return status;
+  const double world = r.group->world.world_size;
+  for (Impl::Bucket& b : r.buckets) b.flat.div_(world);
+  for (size_t k = 0; k < r.parameters.size(); ++k) {
+    at::Tensor& grad = r.parameters[k].mutable_grad();
+    if (grad.defined()) {
+      grad.copy_(r.Slot(k));
+    } else {
+      grad = r.Slot(k).clone();
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ProcessGroup::Broadcast(const std::vector<at::Tensor>& tensors) {
   torch::NoGradGuard no_grad;
   for (const at::Tensor& t : tensors) {
@@ -244,6 +386,12 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::JoinLocal(LocalRende
   return absl::FailedPreconditionError(kNoGloo);
 }
 absl::Status ProcessGroup::AverageGradients(const std::vector<at::Tensor>&, int64_t) { return absl::OkStatus(); }
+struct GradientReducer::Impl {};
+GradientReducer::GradientReducer(ProcessGroup&, std::vector<at::Tensor>, int64_t) {}
+GradientReducer::~GradientReducer() = default;
+int GradientReducer::num_buckets() const { return 0; }
+int GradientReducer::started() const { return 0; }
+absl::Status GradientReducer::Finish() { return absl::OkStatus(); }
 absl::Status ProcessGroup::Broadcast(const std::vector<at::Tensor>&) { return absl::OkStatus(); }
 absl::Status ProcessGroup::Sum(std::vector<double>*) { return absl::OkStatus(); }
 absl::StatusOr<int64_t> ProcessGroup::BroadcastValue(int64_t value) { return value; }

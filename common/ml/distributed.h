@@ -92,6 +92,7 @@ class ProcessGroup {
   // Replaces each tensor's gradient by its mean across ranks (a missing
   // gradient counts as zeros). The gradients are flattened into buckets of
   // about `bucket_bytes`, one allreduce per bucket, not one per tensor.
+  // GradientReducer does the same while backward runs.
   absl::Status AverageGradients(const std::vector<at::Tensor>& parameters, int64_t bucket_bytes = int64_t{25} << 20);
   // Rank 0's values of `tensors`, copied into every rank's (initial weights).
   absl::Status Broadcast(const std::vector<at::Tensor>& tensors);
@@ -101,8 +102,44 @@ class ProcessGroup {
   absl::StatusOr<int64_t> BroadcastValue(int64_t value);
 
  private:
+  friend class GradientReducer;
   struct Impl;
   explicit ProcessGroup(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Averages gradients across ranks while backward still runs, as PyTorch
+// DDP's Reducer does: the parameters are grouped, in reverse order (the
+// order backward produces their gradients), into buckets of about
+// `bucket_bytes`; a hook on each parameter copies its gradient into its
+// bucket, and a full bucket's allreduce starts on Gloo's threads while
+// backward computes the earlier layers. Buckets start in index order on
+// every rank, whatever order their gradients arrive in, so the ranks'
+// collectives always pair up. Finish() waits for all of them and writes the
+// means into the gradients: AverageGradients' means (bit for bit with two
+// ranks; with more, Gloo may sum in another order).
+//
+// One backward pass between Finish() calls (no gradient accumulation over
+// several). A parameter the pass does not reach, or a rank that skips
+// backward (an empty batch) and calls Finish() alone, contributes zeros.
+class GradientReducer {
+ public:
+  GradientReducer(ProcessGroup& group, std::vector<at::Tensor> parameters, int64_t bucket_bytes = int64_t{25} << 20);
+  ~GradientReducer();  // removes the hooks
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  // After backward, before the optimizer step. UNAVAILABLE when a
+  // collective fails (a rank died or stalled); FAILED_PRECONDITION when a
+  // parameter got two gradients since the last Finish().
+  absl::Status Finish();
+  int num_buckets() const;
+  // Buckets whose allreduce has started in this pass (before Finish: the
+  // ones backward has already filled).
+  int started() const;
+
+ private:
+  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 

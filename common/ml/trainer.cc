@@ -75,6 +75,7 @@ struct RunState {
   EpochMetrics last_metrics;  // of the last complete epoch
   Clock::time_point last_partial_save = Clock::now();
   ProcessGroup* group = nullptr;  // data parallel: this rank's group
+  std::unique_ptr<GradientReducer> reducer;  // with `group`, unless allreduce_after_backward
   // --lr-schedule cosine: the epochs the schedule spans (0 until a time
   // budget has planned them) and its warmup, in batches.
   bool cosine = false;
@@ -240,7 +241,11 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
         loss_sum.add_(loss.detach().to(torch::kDouble) * n);
         stats.images += n;
       }
-      if (s.group != nullptr) CATDOG_RETURN_IF_ERROR(s.group->AverageGradients(s.model->parameters()));
+      if (s.reducer) {
+        CATDOG_RETURN_IF_ERROR(s.reducer->Finish());
+      } else if (s.group != nullptr) {
+        CATDOG_RETURN_IF_ERROR(s.group->AverageGradients(s.model->parameters()));
+      }
       bool stepped = true;
       if (s.scaler) {
         stepped = s.scaler->Unscale(s.model->parameters());
@@ -637,7 +642,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
 
   RunState s{c,       dataset_.classes, device,   precision,       std::nullopt, Vgg16(nullptr), Vgg16(nullptr),
              nullptr, nullptr,          nullptr,  observer,        stop,         TrainingState{},
-             EpochMetrics{}, Clock::now()};
+             EpochMetrics{}, Clock::now(), nullptr, nullptr};
   if (precision == Precision::kFp16) s.scaler.emplace();
   s.group = group_;
   // Validation and test passes run under the same autocast as training.
@@ -696,6 +701,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     std::vector<at::Tensor> state = s.model->parameters();
     for (const at::Tensor& b : s.model->buffers()) state.push_back(b);
     CATDOG_RETURN_IF_ERROR(group_->Broadcast(state));
+    if (!c.allreduce_after_backward) s.reducer = std::make_unique<GradientReducer>(*group_, s.model->parameters());
   }
   if (!s.average.is_empty()) CopyWeights(s.model, s.average);
   spdlog::info(

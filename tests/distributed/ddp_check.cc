@@ -3,17 +3,24 @@
 // rank r trains on its shard (ShardPositions) and averages gradients with the
 // others over Gloo. Each rank also computes, alone, the reference: the mean
 // of every shard's gradient in one process. The averaged gradient must equal
-// it to 1e-6 and the weights after --steps Adam steps to 1e-5.
+// it to 1e-6 and the weights after --steps Adam steps to 1e-5. With
+// --overlap the gradients are averaged by a GradientReducer while backward
+// runs, whose hooks must have started the buckets by the time backward returns.
 //
-//   catdog-ddp-check [--steps K] [--die-after-join]
+//   catdog-ddp-check [--steps K] [--overlap] [--die-after-join]
 //   catdog-ddp-check --time-allreduce N   (bench/ddp.sh: N averagings of a
 //                                          full-width VGG16's gradients)
+//   catdog-ddp-check --time-step N [--width W] [--batch B] [--size S]
+//                        (bench/ddp.sh: N training steps each, alternating,
+//                         averaging after backward and while it runs)
 // Exit: 0 equal, 1 different, 3 a collective failed (printed), 77 built
 // without Gloo.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <torch/torch.h>
@@ -81,14 +88,59 @@ int TimeAllreduce(catdog::common::ProcessGroup& group, int repeat) {
   return 0;
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Steps of forward + backward + gradient averaging, alternating between
+// averaging after backward and a GradientReducer during it; prints each
+// step's time and the medians.
+int TimeSteps(catdog::common::ProcessGroup& group, int repeat, double width, int batch, int size) {
+  torch::manual_seed(3);
+  Vgg16 model(VggOptions{2, width});
+  model->train();
+  std::vector<torch::Tensor> params = model->parameters();
+  const torch::Tensor x = torch::randn({batch, 3, size, size});
+  const torch::Tensor y = torch::randint(0, 2, {batch}, torch::kLong);
+  std::vector<double> after, during;
+  for (int i = 0; i < 2 * repeat + 2; ++i) {  // the first pair warms up
+    const bool overlap = i % 2 == 1;
+    std::optional<catdog::common::GradientReducer> reducer;
+    if (overlap) reducer.emplace(group, params);
+    for (auto& p : params) p.mutable_grad() = torch::Tensor();
+    const auto start = std::chrono::steady_clock::now();
+    Backward(model, x, y, 1.0);
+    const absl::Status s = overlap ? reducer->Finish() : group.AverageGradients(params);
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      return 3;
+    }
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (i < 2) continue;
+    (overlap ? during : after).push_back(ms);
+    std::printf("rank %d step %s %.1f ms\n", group.rank(), overlap ? "overlapped" : "after-backward", ms);
+  }
+  std::printf("rank %d width %g batch %d size %d: median step %.1f ms averaging after backward, %.1f ms overlapped\n",
+              group.rank(), width, batch, size, Median(after), Median(during));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int steps = 3;
   bool die_after_join = false;
-  int time_allreduce = 0;
+  bool overlap = false;
+  int time_allreduce = 0, time_step = 0, batch = 16, size = 64;
+  double width = 0.5;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--time-allreduce") == 0 && i + 1 < argc) time_allreduce = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--time-step") == 0 && i + 1 < argc) time_step = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--width") == 0 && i + 1 < argc) width = std::atof(argv[++i]);
+    if (std::strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--size") == 0 && i + 1 < argc) size = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--overlap") == 0) overlap = true;
     if (std::strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = std::atoi(argv[++i]);
     if (std::strcmp(argv[i], "--die-after-join") == 0) die_after_join = true;
   }
@@ -110,6 +162,7 @@ int main(int argc, char** argv) {
     return 3;
   }
   if (time_allreduce > 0) return TimeAllreduce(**group, time_allreduce);
+  if (time_step > 0) return TimeSteps(**group, time_step, width, batch, size);
   if (die_after_join) {
     std::fprintf(stderr, "rank %d: exiting on purpose\n", w.rank);
     return 0;
@@ -137,12 +190,16 @@ int main(int argc, char** argv) {
   torch::optim::Adam ddp_adam(ddp->parameters(), torch::optim::AdamOptions(1e-3));
   torch::optim::Adam reference_adam(reference->parameters(), torch::optim::AdamOptions(1e-3));
 
+  std::optional<catdog::common::GradientReducer> reducer;
+  if (overlap) reducer.emplace(**group, params, /*bucket_bytes=*/64 << 10);
   double worst_grad = 0, worst_grad_scale = 0;
+  int started_during_backward = 0;
   for (int step = 0; step < steps; ++step) {
     ddp_adam.zero_grad();
     const auto [x, y] = shard(w.rank);
     Backward(ddp, x, y, 1.0);
-    if (auto s = (*group)->AverageGradients(params, /*bucket_bytes=*/64 << 10); !s.ok()) {
+    if (reducer) started_during_backward = std::max(started_during_backward, reducer->started());
+    if (auto s = reducer ? reducer->Finish() : (*group)->AverageGradients(params, /*bucket_bytes=*/64 << 10); !s.ok()) {
       std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
       return 3;
     }
@@ -159,7 +216,12 @@ int main(int argc, char** argv) {
   }
   const double worst_weight = MaxDifference(Weights(ddp), Weights(reference));
   const bool equal = worst_grad <= 1e-6 * std::max(1.0, worst_grad_scale) && worst_weight <= 1e-5;
+  if (reducer) {
+    std::printf("rank %d: %d of %d buckets started by backward's hooks\n", w.rank, started_during_backward,
+                reducer->num_buckets());
+  }
   std::printf("rank %d of %d: %d steps, gradient max |diff| %.3g (largest gradient %.3g), weights max |diff| %.3g: %s\n",
               w.rank, w.world_size, steps, worst_grad, worst_grad_scale, worst_weight, equal ? "equal" : "DIFFERENT");
+  if (reducer && started_during_backward == 0) return 1;  // nothing overlapped
   return equal ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Data parallelism over c10d/Gloo with real processes on loopback:
-#   1. two ranks average gradients exactly as one process would (catdog-ddp-check);
+#   1. two ranks average gradients exactly as one process would (catdog-ddp-check),
+#      after backward and while it runs;
 #   2. a rank that dies after joining fails the other with a clear error,
 #      well within the collective timeout, instead of hanging;
 #   3. catdog-train started as torchrun starts workers: two ranks train,
@@ -36,6 +37,13 @@ for r in 0 1; do
   grep -q "rank $r of 2: 3 steps.*: equal" "$work/exact.$r.log" || fail "rank $r did not report equality"
 done
 echo "ok: $(grep -h 'rank 0' "$work/exact.0.log")"
+# The same while backward runs (GradientReducer), with buckets started early.
+run_world overlap 2 --steps 3 --overlap
+for r in 0 1; do
+  [[ "$(cat "$work/overlap.$r.rc")" == 0 ]] || fail "rank $r, overlapped: $(cat "$work/overlap.$r.log")"
+  grep -q "rank $r of 2: 3 steps.*: equal" "$work/overlap.$r.log" || fail "rank $r did not report equality (overlapped)"
+done
+echo "ok, overlapped: $(grep -h 'rank 0' "$work/overlap.0.log" | tr '\n' ' ')"
 
 # Rank 1 leaves after joining; rank 0's first allreduce must fail, not hang.
 p=$(port)

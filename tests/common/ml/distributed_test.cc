@@ -113,6 +113,41 @@ TEST(LocalRanks, AverageGradientsSumsAndBroadcastAsProcessesDo) {
   });
 }
 
+// The reducer's means are AverageGradients': a parameter backward did not
+// reach counts as zeros, and so does a rank that skips backward (an empty
+// batch). Buckets start from the hooks, in index order.
+TEST(LocalRanks, GradientReducerAveragesWhileBackwardRuns) {
+  if (!DistributedAvailable()) GTEST_SKIP() << "built without c10d's Gloo backend";
+  RunLocalRanks(3, [](int rank, ProcessGroup& group) {
+    at::Tensor a = torch::zeros({4, 3}, torch::requires_grad());
+    at::Tensor b = torch::zeros({5}, torch::requires_grad());
+    at::Tensor c = torch::zeros({2}, torch::requires_grad());
+    GradientReducer reducer(group, {a, b, c}, /*bucket_bytes=*/1);  // one bucket each
+    ASSERT_EQ(reducer.num_buckets(), 3);
+    // Rank 0 reaches a only, rank 1 all three, rank 2 nothing.
+    if (rank == 0) (a * 1.0f).sum().backward();
+    if (rank == 1) ((a * 2.0f).sum() + (b * 3.0f).sum() + (c * 6.0f).sum()).backward();
+    // Bucket 0 holds c (backward's order): on rank 0 it waits for Finish,
+    // and so does everything after it; rank 1's hooks started all three.
+    EXPECT_EQ(reducer.started(), rank == 1 ? 3 : 0);
+    ASSERT_TRUE(reducer.Finish().ok());
+    EXPECT_TRUE(torch::equal(a.grad(), torch::full({4, 3}, 1.0f))) << a.grad();
+    EXPECT_TRUE(torch::equal(b.grad(), torch::full({5}, 1.0f))) << b.grad();
+    EXPECT_TRUE(torch::equal(c.grad(), torch::full({2}, 2.0f))) << c.grad();
+
+    // The next pass starts afresh (and overwrites what .grad accumulated).
+    a.sum().backward();
+    ASSERT_TRUE(reducer.Finish().ok());
+    EXPECT_TRUE(torch::equal(a.grad(), torch::ones({4, 3}))) << a.grad();
+    EXPECT_TRUE(torch::equal(c.grad(), torch::zeros({2}))) << c.grad();
+
+    // Two backward passes before one Finish: refused, not summed twice.
+    a.sum().backward();
+    a.sum().backward();
+    EXPECT_EQ(reducer.Finish().code(), absl::StatusCode::kFailedPrecondition);
+  });
+}
+
 TEST(LocalRanks, ARankThatLeavesFailsTheOthersInsteadOfHanging) {
   if (!DistributedAvailable()) GTEST_SKIP() << "built without c10d's Gloo backend";
   LocalRendezvous rendezvous(2, absl::Hours(1));

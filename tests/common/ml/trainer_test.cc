@@ -552,6 +552,26 @@ void ExpectSameEpochs(const std::vector<EpochMetrics>& got, const std::vector<Ep
   }
 }
 
+// Two ranks of one thread each: averaging while backward runs and after it
+// give the same sums, so the same run, epoch for epoch.
+TEST_F(TrainerTest, WorkersAverageWhileBackwardRunsAsAfterIt) {
+  TrainConfig config = Config();
+  config.workers = 2;
+  config.threads = 2;
+  config.epochs = 2;
+  std::vector<EpochMetrics> runs[2];
+  for (int after = 0; after < 2; ++after) {
+    config.allreduce_after_backward = after == 1;
+    config.output_dir = dir_.Sub(after ? "after" : "during");
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    RecordingObserver observer;
+    ASSERT_TRUE((*trainer)->Run(&observer, nullptr).ok());
+    runs[after] = observer.epochs;
+  }
+  ExpectSameEpochs(runs[0], runs[1]);
+}
+
 class ResumeTest : public TrainerTest {
  protected:
   // One thread, so losses are bit-for-bit reproducible; a plateau patience
