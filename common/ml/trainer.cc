@@ -522,10 +522,14 @@ int64_t Trainer::estimated_peak_bytes() const {
       (source * source * static_cast<double>(split_.train.size()) + static_cast<double>(split_.valid.size())));
   const int64_t cache = decoded <= (c.cache_budget_mb << 20) ? decoded : 0;
   const int64_t prefetched = 4LL * pixels * c.batch_size * (c.prefetch_batches + 1);  // float batches
-  // Each of `workers` ranks holds the whole model, Adam's state and its own
-  // image cache (a rank's shard moves every epoch, so each ends up caching
-  // every image); the batch and the prefetched batches are split.
-  return (int64_t{256} << 20) + (32 * shape.parameters + cache) * c.workers +
+  // Each of `workers` ranks holds the whole model, Adam's state, the moving
+  // average's 4 bytes a parameter and its own image cache (a rank's shard
+  // moves every epoch, so each ends up caching every image); the batch and
+  // the prefetched batches are split; the reducer's buckets are another
+  // copy of the gradients.
+  const int64_t per_parameter = 32 + (c.ema_decay > 0.0 ? 4 : 0) +
+                                (c.workers > 1 && !c.allreduce_after_backward ? 4 : 0);
+  return (int64_t{256} << 20) + (per_parameter * shape.parameters + cache) * c.workers +
          12 * shape.activations_per_image * c.batch_size + prefetched;
 }
 
