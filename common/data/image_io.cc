@@ -20,9 +20,27 @@ namespace catdog::common {
 
 namespace {
 
+// The formats we decode, by their signatures. Everything else is refused before
+// imdecode sees it, which keeps OpenCV's other parsers (DICOM through GDCM,
+// OpenEXR, JPEG 2000, HDR, GDAL's rasters) out of reach of network input; the
+// GPU bundle (deploy/gpu-bundle.sh) replaces GDCM, OpenEXR and GDAL with stubs.
+bool HasSupportedSignature(std::string_view d) {
+  const auto starts = [&](std::string_view magic) { return d.substr(0, magic.size()) == magic; };
+  return starts("\xff\xd8\xff") ||                                      // JPEG
+         starts("\x89PNG\r\n\x1a\n") ||                                // PNG
+         starts("BM") ||                                                // BMP
+         (starts("RIFF") && d.size() >= 12 && d.substr(8, 4) == "WEBP") ||  // WebP
+         starts(std::string_view("II*\0", 4)) || starts(std::string_view("MM\0*", 4)) ||  // TIFF
+         (d.size() >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6');  // PBM/PGM/PPM
+}
+
 // imdecode with `flags`, then to 8-bit RGB.
 absl::StatusOr<cv::Mat> DecodeWithFlags(std::string_view encoded, int flags) {
   if (encoded.empty()) return absl::InvalidArgumentError("empty image data");
+  if (!HasSupportedSignature(encoded)) {
+    return absl::InvalidArgumentError(
+        "not a supported image format (JPEG, PNG, WebP, BMP, TIFF, PBM/PGM/PPM)");
+  }
   cv::Mat decoded;
   try {
     // imdecode does not modify its input; the const_cast only satisfies the API.

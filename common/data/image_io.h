@@ -17,7 +17,8 @@
 
 namespace catdog::common {
 
-// Decodes an encoded image (JPEG, PNG, BMP, PPM/PGM, TIFF, WebP) to RGB uint8.
+// Decodes an encoded image (JPEG, PNG, BMP, PBM/PGM/PPM, TIFF, WebP) to RGB uint8;
+// other formats are refused by their signature, before any decoder runs.
 absl::StatusOr<cv::Mat> DecodeImage(std::string_view encoded);
 
 // Like DecodeImage, but lets the JPEG decoder scale down by 2, 4 or 8 in the

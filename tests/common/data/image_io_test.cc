@@ -55,6 +55,37 @@ TEST(DecodeImageTest, GarbageIsInvalidArgument) {
   EXPECT_EQ(DecodeImage("").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(DecodeImageTest, EveryDocumentedFormatDecodes) {
+  const cv::Mat image(6, 9, CV_8UC3, cv::Scalar(1, 2, 3));
+  const cv::Mat gray(6, 9, CV_8UC1, cv::Scalar(7));
+  for (const std::string ext : {".jpg", ".png", ".webp", ".bmp", ".tif", ".ppm", ".pgm", ".pbm"}) {
+    auto rgb = DecodeImage(Encode(ext == ".pgm" || ext == ".pbm" ? gray : image, ext));
+    ASSERT_TRUE(rgb.ok()) << ext << ": " << rgb.status();
+    EXPECT_EQ(rgb->size(), cv::Size(9, 6)) << ext;
+  }
+}
+
+TEST(DecodeImageTest, OtherFormatsAreRefusedBeforeAnyDecoderRuns) {
+  // OpenCV itself decodes these; the signature check is what refuses them.
+  const cv::Mat image(64, 64, CV_8UC3, cv::Scalar(1, 2, 3));
+  for (const char* ext : {".jp2", ".sr", ".hdr"}) {
+    const std::string bytes = Encode(image, ext);
+    ASSERT_FALSE(cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8UC1,
+                                      const_cast<char*>(bytes.data())),
+                              cv::IMREAD_ANYCOLOR)
+                     .empty())
+        << ext;
+    const auto decoded = DecodeImage(bytes);
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument) << ext;
+    EXPECT_NE(decoded.status().message().find("not a supported image format"), std::string::npos);
+  }
+  // A DICOM preamble (GDCM's parser) and OpenEXR's magic never reach OpenCV.
+  EXPECT_EQ(DecodeImage(std::string(128, '\0') + "DICM" + std::string(64, 'x')).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeImage(std::string("\x76\x2f\x31\x01", 4) + std::string(64, 'x')).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(DecodeImageTest, TruncatedJpegIsInvalidArgument) {
   const std::string jpeg = Encode(cv::Mat(64, 64, CV_8UC3, cv::Scalar(1, 2, 3)), ".jpg");
   EXPECT_EQ(DecodeImage(jpeg.substr(0, 20)).status().code(), absl::StatusCode::kInvalidArgument);
