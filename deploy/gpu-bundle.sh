@@ -140,32 +140,29 @@ set(PACKAGE_VERSION ${opencv_version})
 set(PACKAGE_VERSION_COMPATIBLE TRUE)
 EOF
 
+# library_config NAME TARGET LIBRARY WITH_HEADERS WHY: a CMake config of ours
+# for one bundled library.
+library_config() {
+  local name="$1" target="$2" lib="$3" headers="$4" why="$5"
+  mkdir -p "$root/usr/lib/$arch/cmake/$name"
+  cat > "$root/usr/lib/$arch/cmake/$name/${name}Config.cmake" <<EOF
+# catdog's GPU bundle (deploy/gpu-bundle.sh): $why
+get_filename_component(_${name}_prefix "\${CMAKE_CURRENT_LIST_DIR}/../../../.." ABSOLUTE)
+if(NOT TARGET $target)
+  add_library($target SHARED IMPORTED)
+  set_target_properties($target PROPERTIES IMPORTED_LOCATION "\${_${name}_prefix}/lib/$arch/$lib")
+  if($headers)
+    set_target_properties($target PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "\${_${name}_prefix}/include")
+  endif()
+endif()
+set(${name}_FOUND TRUE)
+EOF
+}
 # RE2 has no CMake config in Debian, and gRPC's fallback needs pkg-config.
-mkdir -p "$root/usr/lib/$arch/cmake/re2"
-cat > "$root/usr/lib/$arch/cmake/re2/re2Config.cmake" <<EOF
-# catdog's GPU bundle (deploy/gpu-bundle.sh): gRPC's find_package(re2) without pkg-config.
-get_filename_component(_re2_prefix "\${CMAKE_CURRENT_LIST_DIR}/../../../.." ABSOLUTE)
-if(NOT TARGET re2::re2)
-  add_library(re2::re2 SHARED IMPORTED)
-  set_target_properties(re2::re2 PROPERTIES
-    IMPORTED_LOCATION "\${_re2_prefix}/lib/$arch/libre2.so"
-    INTERFACE_INCLUDE_DIRECTORIES "\${_re2_prefix}/include")
-endif()
-set(re2_FOUND TRUE)
-EOF
-
+library_config re2 re2::re2 libre2.so TRUE "gRPC's find_package(re2) without pkg-config."
 # prometheus-cpp's config finds CURL for its push library, which catdog does not
-# use: a config for the bundled libcurl (no headers) satisfies it.
-mkdir -p "$root/usr/lib/$arch/cmake/CURL"
-cat > "$root/usr/lib/$arch/cmake/CURL/CURLConfig.cmake" <<EOF
-# catdog's GPU bundle (deploy/gpu-bundle.sh): libcurl without headers, for prometheus-cpp's config.
-get_filename_component(_curl_prefix "\${CMAKE_CURRENT_LIST_DIR}/../../../.." ABSOLUTE)
-if(NOT TARGET CURL::libcurl)
-  add_library(CURL::libcurl SHARED IMPORTED)
-  set_target_properties(CURL::libcurl PROPERTIES IMPORTED_LOCATION "\${_curl_prefix}/lib/$arch/libcurl.so.4")
-endif()
-set(CURL_FOUND TRUE)
-EOF
+# use: the bundled libcurl (no headers) satisfies it.
+library_config CURL CURL::libcurl libcurl.so.4 FALSE "libcurl without headers, for prometheus-cpp's config."
 
 # protoc and the gRPC plugins find the bundle's libraries through a wrapper.
 for bin in "$root"/usr/bin/*; do

@@ -9,5 +9,6 @@ out="$2/gpu_bundle_test"
 rm -rf "$out"
 mkdir -p "$out"
 "$src/deploy/gpu-bundle.sh" "$out/catdog-deps.tar.xz"
-tar -tJf "$out/catdog-deps.tar.xz" | grep -qx 'catdog-deps/env.sh'
+tar -tJf "$out/catdog-deps.tar.xz" > "$out/contents.txt"
+grep -qx 'catdog-deps/env.sh' "$out/contents.txt"
 "$src/deploy/gpu-bundle-check.sh" "$out/catdog-deps.tar.xz"
