@@ -20,7 +20,9 @@
 # with catdog-resize-dataset), BUNDLE (catdog-deps.tar.xz, used when the host
 # lacks gRPC), OUT (results folder; default $OUT or ./gpu-e2e), BUILD_DIR
 # (build-gpu; with --quick an existing build to use as it is), PY (python3),
-# NOTEBOOK_MINUTES (2.5), SERVE_SECONDS (10), LOADER_WORKERS (8).
+# NOTEBOOK_MINUTES (2.5), SERVE_SECONDS (10), LOADER_WORKERS (8), DEADLINE_S
+# (570: the notebook loops shrink, and later stages are skipped with a note in
+# summary.txt, so that the run ends within one 600 s device call).
 #
 # --quick: the same steps on the CPU at 32 px, width 1/8, 2 epochs, 1 s of
 # serving load, the notebook loops for one epoch, and no bf16 (it needs CUDA):
@@ -45,6 +47,11 @@ trap cleanup EXIT
 log() { echo "== $(date -u +%T) $*" | tee -a "$OUT/stages.txt"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}'; }
+# Seconds left before DEADLINE_S (default 570: a device call ends at 600 s).
+# Later stages shrink or are skipped, and say so, rather than be cut off.
+script_start=$(now)
+left() { awk -v a="$script_start" -v b="$(now)" -v d="${DEADLINE_S:-570}" 'BEGIN {printf "%d", d - (b - a)}'; }
+skip() { echo "skipped, $(left) s left: $*" | tee -a "$OUT/summary.txt"; }
 
 if [[ $quick == 1 ]]; then
   device=cpu size=32 width=0.125 epochs=2 precisions=(fp32) serve_s=1 callers=(1 4)
@@ -125,13 +132,23 @@ stop "$server_pid"
 best=$(find "$state" -name best.ckpt | head -n1)
 
 # ---- 3. The notebook's loop and a tuned PyTorch loop ----
+serve_need=$(( (${#precisions[@]} + 1) * (${#callers[@]} * serve_s + 15) ))
 if "$PY" -c 'import torch, torchvision' 2>/dev/null; then
+  loops_left=2
   for variant in notebook tuned; do
+    # Each loop gets NOTEBOOK_MINUTES, or its share of what serving leaves.
+    minutes=$(awk -v l="$(left)" -v s="$serve_need" -v n="$loops_left" -v m="$nb_minutes" \
+      'BEGIN {b = (l - s - 60 * n) / n / 60; printf "%.2f", (b < m ? b : m)}')
+    loops_left=$((loops_left - 1))
+    if awk -v m="$minutes" -v q="$quick" 'BEGIN {exit !(m < 0.5 && q == 0)}'; then
+      skip "python $variant loop"
+      continue
+    fi
     log "python $variant loop"
     flags=()
     [[ $variant == tuned ]] && flags=(--tuned)
     (cd bench && "$PY" reference_train.py --data "$DATA" --image-size "$size" --epochs "$nb_epochs" \
-      --early-stop 7 --max-minutes "$nb_minutes" --device "$device" --threads "$(nproc)" "${flags[@]}") \
+      --early-stop 7 --max-minutes "$minutes" --device "$device" --threads "$(nproc)" "${flags[@]}") \
       2>&1 | tee "$OUT/python_$variant.txt"
     log "python $variant done"
   done
@@ -147,13 +164,16 @@ serve_bench() {  # NAME ADDRESS
   done
 }
 for precision in "${precisions[@]}"; do
+  (( $(left) > ${#callers[@]} * serve_s + 15 )) || { skip "catdog serving, $precision"; continue; }
   log "catdog serving, $precision"
   start_catdogd "catdogd_serve_$precision" --state-dir "$work/serve_$precision" --serve-checkpoint "$best" \
     --serving-precision "$precision" --max-batch-size 64
   serve_bench "catdog_$precision" "$server"
   stop "$server_pid"
 done
-if "$PY" -c 'import grpc, torch, torchvision, PIL' 2>/dev/null && command -v protoc >/dev/null; then
+if (( $(left) <= ${#callers[@]} * serve_s + 15 )); then
+  skip "python server"
+elif "$PY" -c 'import grpc, torch, torchvision, PIL' 2>/dev/null && command -v protoc >/dev/null; then
   mkdir -p "$work/pb"
   protoc --python_out="$work/pb" -I proto proto/catdog/v1/catdog.proto
   log "python server"
