@@ -190,6 +190,7 @@ v1::EpochMetrics EpochMetricsToProto(const common::EpochMetrics& m) {
   p.set_train_images_per_second(m.train_images_per_second);
   p.set_is_best(m.is_best);
   p.set_planned_epochs(m.planned_epochs);
+  p.set_data_wait_seconds(m.data_wait_seconds);
   return p;
 }
 

@@ -176,15 +176,16 @@ std::string StatsText(const v1::Stats& s) {
 }
 
 std::string EpochHeader() {
-  return absl::StrFormat("%5s %10s %10s %9s %9s %7s %8s %7s %4s\n", "EPOCH", "TRAIN_LOSS",
-                         "VALID_LOSS", "VALID_ACC", "LR", "TRIGGER", "SECONDS", "IMG/S", "BEST");
+  return absl::StrFormat("%5s %10s %10s %9s %9s %7s %8s %7s %7s %4s\n", "EPOCH", "TRAIN_LOSS",
+                         "VALID_LOSS", "VALID_ACC", "LR", "TRIGGER", "SECONDS", "IMG/S", "WAIT_S",
+                         "BEST");
 }
 
 std::string EpochRow(const v1::EpochMetrics& m) {
-  return absl::StrFormat("%5d %10.4f %10.4f %9.4f %9.2g %7d %8.1f %7.1f %4s\n", m.epoch(),
+  return absl::StrFormat("%5d %10.4f %10.4f %9.4f %9.2g %7d %8.1f %7.1f %7.2f %4s\n", m.epoch(),
                          m.train_loss(), m.valid_loss(), m.valid_accuracy(), m.learning_rate(),
                          m.early_stop_trigger(), m.seconds(), m.train_images_per_second(),
-                         m.is_best() ? "*" : "");
+                         m.data_wait_seconds(), m.is_best() ? "*" : "");
 }
 
 std::string ProgressBar(const v1::Progress& p, int epochs, std::optional<absl::Duration> epoch_left, int width) {

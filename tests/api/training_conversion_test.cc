@@ -44,6 +44,18 @@ TEST(TrainingConversionTest, TheJobCarriesItsNewestEpochsPlan) {
   EXPECT_EQ(EpochMetricsToProto(m).planned_epochs(), 46);
 }
 
+TEST(TrainingConversionTest, EpochsCarryTheirTimings) {
+  common::EpochMetrics m;
+  m.epoch = 3;
+  m.seconds = 12.5;
+  m.train_images_per_second = 128.0;
+  m.data_wait_seconds = 4.25;
+  const v1::EpochMetrics p = EpochMetricsToProto(m);
+  EXPECT_EQ(p.seconds(), 12.5);
+  EXPECT_EQ(p.train_images_per_second(), 128.0);
+  EXPECT_EQ(p.data_wait_seconds(), 4.25);
+}
+
 TEST(TrainingConversionTest, EvalMetricsCarryPerClassAndConfusion) {
   common::TestEvaluation t;
   t.kind = "best";

@@ -125,6 +125,7 @@ for precision in "${precisions[@]}"; do
   seconds=$(elapsed "$t")
   job=$("$ctl" --server "$server" --json jobs | head -n1 | sed -nE 's/.*"id":"([^"]+)".*/\1/p')
   "$ctl" --server "$server" --json status "$job" > "$OUT/catdog_${precision}_job.json"
+  "$ctl" --server "$server" --json watch "$job" > "$OUT/catdog_${precision}_events.jsonl"
   echo "catdog_${precision}_seconds_to_test_results $seconds" | tee -a "$OUT/summary.txt"
   log "catdog $precision done"
 done
@@ -210,5 +211,22 @@ for name in sorted(os.listdir(out)):
                 print(name[:-4], l.strip())
     if name.endswith("_job.json"):
         print(name[:-5], open(f"{out}/{name}").read().strip()[:2000])
+    if name.endswith("_events.jsonl"):  # per epoch: seconds, images/s, the wait for data
+        epochs = []
+        def find(o):
+            if isinstance(o, dict):
+                if "train_images_per_second" in o:
+                    epochs.append(o)
+                for v in o.values():
+                    find(v)
+        for l in open(f"{out}/{name}"):
+            if l.strip():
+                find(json.loads(l))
+        if epochs:
+            seconds = sum(e.get("seconds", 0) for e in epochs)
+            wait = sum(e.get("data_wait_seconds", 0) for e in epochs)
+            print(f"{name[:-13]}_epochs {len(epochs)} train_seconds {seconds:.1f} "
+                  f"mean_images_per_second {sum(e['train_images_per_second'] for e in epochs) / len(epochs):.1f} "
+                  f"data_wait_share {wait / seconds if seconds else 0:.3f}")
 EOF
 echo "tests/gpu/e2e.sh: done; results in $OUT"

@@ -11,6 +11,7 @@ rm -rf "$2" && mkdir -p "$2"
 OUT="$2/full" "$here/e2e.sh" --quick
 grep -q '^catdog_fp32_seconds_to_test_results ' "$2/full/summary.txt"
 grep -q '"state":"SUCCEEDED"' "$2/full/catdog_fp32_job.json"
+grep -q '^catdog_fp32_epochs 2 train_seconds .* data_wait_share ' "$2/full/summary.txt"
 [[ $(grep -c '^catdog_fp32 c' "$2/full/serving.txt") == 2 ]] || { echo "catdog serving results missing" >&2; exit 1; }
 if grep -q skipped "$2/full/summary.txt"; then echo "a stage was skipped with time left" >&2; exit 1; fi
 
