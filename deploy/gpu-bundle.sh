@@ -18,22 +18,20 @@
 # which lists all of its 40 modules.
 #
 # Stubs. Debian's libopencv_imgcodecs is linked (with BIND_NOW) against GDAL,
-# GDCM and OpenEXR: hundreds of MB of closure for formats catdog never decodes
-# (it reads JPEG, PNG, WebP, BMP, TIFF, PBM/PGM/PPM). Each of those libraries is
-# replaced by a stub with the
-# same SONAME that defines exactly the symbols the bundled libraries import from
-# it. What runs whether or not those formats are used does nothing:
-# constructors and destructors (imgcodecs has static OpenEXR objects, built at
-# load time) and GDALAllRegister (called when OpenCV registers its codecs).
-# Every other function aborts with its name.
-# catdog never reaches them: its decoder refuses every format but JPEG, PNG,
-# WebP, BMP, TIFF and PBM/PGM/PPM by signature, before OpenCV sees the bytes. The stubs are generated from
-# the real libraries' symbol tables here, so they match these exact builds; a
-# symbol that another bundled or system library also defines is left out, so a
-# stub can never take a real definition's place. Only libraries nothing else
-# in a catdog process loads are stubbed: LAPACK, BLAS and libGLX (which
-# libopencv_core links too) are bundled whole, because LibTorch or libGL may
-# need the real ones in the same process.
+# GDCM and OpenEXR: hundreds of MB of closure for formats catdog never decodes.
+# Each of those libraries is replaced by a stub with the same SONAME that
+# defines exactly the symbols the bundled libraries import from it, generated
+# from the real library's symbol table here, so it matches this exact build.
+# What runs whether or not those formats are used does nothing: constructors
+# and destructors (imgcodecs has static OpenEXR objects, built at load time)
+# and GDALAllRegister (called when OpenCV registers its codecs). Every other
+# function aborts with its name; catdog never reaches them, since its decoder
+# refuses every format but JPEG, PNG, WebP, BMP, TIFF and PBM/PGM/PPM by
+# signature, before OpenCV sees the bytes. A symbol that another bundled or
+# system library also defines is left out, so a stub never takes a real
+# definition's place. Only libraries nothing else in a catdog process loads
+# are stubbed: LAPACK, BLAS and libGLX (which libopencv_core links too) are
+# bundled whole, because LibTorch or libGL may need the real ones.
 #
 # The host needs glibc >= 2.36 and a libstdc++ from GCC >= 12 (Debian 12's);
 # env.sh checks both. Configure a fresh build folder after sourcing env.sh.
@@ -282,7 +280,6 @@ if ! "$CATDOG_DEPS/usr/bin/protoc" --version >/dev/null 2>&1; then
   "$CATDOG_DEPS/usr/bin/protoc" --version >&2 || true
 fi
 EOF
-cp deploy/gpu-bundle.sh "$root/BUILT-BY.sh"
 {
   echo "catdog-deps: built $(date -u +%FT%TZ) on $(. /etc/os-release; echo "$PRETTY_NAME")"
   dpkg-query -W -f='${Package} ${Version}\n' "${DEV_PKGS[@]}" $(printf 'libopencv-%s-dev ' "${OPENCV_MODULES[@]}")

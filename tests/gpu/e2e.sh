@@ -6,7 +6,8 @@
 #      with the dependency bundle (deploy/gpu-bundle.sh) when the host has none;
 #   2. catdogd on the GPU: the reference recipe (224 px, batch 16, Adam 1e-4,
 #      plateau, early stopping, up to 55 epochs, best/last test evaluation) in
-#      fp32, then in bf16, each timed from start-training to the test results;
+#      fp32, then in bf16, each timed from start-training to the test results,
+#      with per-epoch seconds, images/s and wait for data from its events;
 #   3. bench/reference_train.py as the notebook runs it (fp32, num_workers=0)
 #      and tuned (loader workers, pinned memory, channels-last, bf16), each
 #      capped by NOTEBOOK_MINUTES of wall time;
