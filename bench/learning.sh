@@ -14,7 +14,8 @@
 # Equal compute: the reference's 15 epochs at 64 px are 24,000 training
 # images at 64 px; 96 px costs 2.25x more per image. Environment: PARALLEL
 # (runs at a time, default 1), THREADS (per run, default 2 / PARALLEL),
-# CATDOG_DATA_DIR, BUILD_DIR, EXTRA (more catdog-train flags).
+# CATDOG_DATA_DIR, BUILD_DIR, EXTRA (more catdog-train flags), KEEP (a folder
+# to keep each catdog run's checkpoints in, as KEEP/KIND-SIZE-SEED).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="$(cd "${BUILD_DIR:-build}" && pwd)"
@@ -33,7 +34,7 @@ run() {  # KIND SIZE EPOCHS SEED LOG
       --seed "$seed" --threads "$threads") >"$log" 2>&1
   else
     # shellcheck disable=SC2086
-    "$build/tools/catdog-train" "$data/train" --test-root "$data/test" --out "$work/$kind-$size-$seed" \
+    "$build/tools/catdog-train" "$data/train" --test-root "$data/test" --out "${KEEP:-$work}/$kind-$size-$seed" \
       --preset "$kind" --image-size "$size" --epochs "$epochs" --seed "$seed" --threads "$threads" \
       --progress-interval 0 ${EXTRA:-} >"$log" 2>&1
   fi

@@ -15,9 +15,12 @@
 #include "common/data/precision.h"
 #include "common/data/scheduling.h"
 #include "common/ml/device.h"
+#include "common/ml/rank_processes.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
+  // A data-parallel job's rank 1..N-1 (--nproc-per-node): this binary started again.
+  if (catdog::common::IsChildRankInvocation(argc, argv)) return catdog::common::RunChildRank();
   catdog::server::ServerOptions o;
   double max_queue_delay_ms = 0.0;
   std::string serving_precision = "fp32";

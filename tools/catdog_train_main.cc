@@ -5,7 +5,8 @@
 // Data parallel when started as torchrun starts workers (WORLD_SIZE > 1,
 // RANK, MASTER_ADDR, MASTER_PORT; e.g. `torchrun --nproc-per-node 2
 // --no-python catdog-train ...`): one process per rank, rank 0 writes --out
-// and prints the epochs (README "Scale out").
+// and prints the epochs (README "Scale out"). Or with --nproc-per-node N
+// (no environment): this process is rank 0 and starts the others itself.
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -19,6 +20,7 @@
 #include "common/data/train_flags.h"
 #include "common/ml/device.h"
 #include "common/ml/distributed.h"
+#include "common/ml/rank_processes.h"
 #include "common/ml/trainer.h"
 
 namespace {
@@ -63,6 +65,8 @@ void RequestStop(int) { g_stop.RequestStop(); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Rank 1..N-1 of --nproc-per-node: this binary started again by rank 0.
+  if (catdog::common::IsChildRankInvocation(argc, argv)) return catdog::common::RunChildRank();
   catdog::common::TrainConfig config;
   CLI::App app{"catdog-train: train the reference VGG16 recipe locally (no server)"};
   app.add_option("dataset", config.dataset_root, "ImageFolder root (one sub-folder per class)")->required();

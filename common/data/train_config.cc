@@ -1,5 +1,6 @@
 #include "common/data/train_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <variant>
 
@@ -86,9 +87,14 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
   }
   if (c.threads < 0 || c.threads > 1024) return Bad("threads", "must be in [0, 1024]");
   if (c.workers < 1 || c.workers > 64) return Bad("workers", "must be in [1, 64]");
-  if (c.batch_size % c.workers != 0 || c.batch_size / c.workers < 2) {
-    return Bad("batch_size", absl::StrCat("must be a multiple of workers (", c.workers,
-                                          ") with at least 2 images per worker (batch norm), got ", c.batch_size));
+  if (c.nproc_per_node < 1 || c.nproc_per_node > 64) return Bad("nproc_per_node", "must be in [1, 64]");
+  if (c.workers > 1 && c.nproc_per_node > 1) {
+    return Bad("nproc_per_node", "ranks are threads (workers) or processes (nproc_per_node), not both");
+  }
+  const int ranks = std::max(c.workers, c.nproc_per_node);
+  if (c.batch_size % ranks != 0 || c.batch_size / ranks < 2) {
+    return Bad("batch_size", absl::StrCat("must be a multiple of the ranks (", ranks,
+                                          ") with at least 2 images per rank (batch norm), got ", c.batch_size));
   }
   if (c.loader_workers < 1 || c.loader_workers > 64) return Bad("loader_workers", "must be in [1, 64]");
   if (c.prefetch_batches < 1 || c.prefetch_batches > 256) return Bad("prefetch_batches", "must be in [1, 256]");

@@ -81,6 +81,10 @@ struct TrainConfig {
   // shard of every epoch with batch_size / workers images a step and
   // threads / workers intra-op threads, gradients averaged over Gloo.
   int workers = 1;
+  // The same ranks as processes on this machine (torchrun's
+  // --nproc-per-node): rank 0 is the training process, the others are
+  // child processes of it. At most one of workers and nproc_per_node > 1.
+  int nproc_per_node = 1;
   // Data parallel: average the gradients after backward instead of while it
   // runs (GradientReducer); for a CPU with no core to spare for Gloo's
   // threads (BENCHMARKS.md).

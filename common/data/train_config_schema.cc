@@ -51,6 +51,7 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("device", "device", "--device", "auto | cpu | cuda | cuda:N", device),
       CATDOG_FIELD("threads", "threads", "--threads", "intra-op threads (0 = the default: all cores, or the server's --threads)", threads),
       CATDOG_FIELD("workers", "workers", "--workers", "data-parallel ranks as threads of the training process (CPU), each on its shard with batch-size / workers images a step and threads / workers intra-op threads", workers),
+      CATDOG_FIELD("nproc_per_node", "nproc_per_node", "--nproc-per-node", "data-parallel ranks as processes (CPU): the training process (catdogd's, for catdogctl) is rank 0 and starts the others on its machine, each on its shard with batch-size / N images a step and threads / N intra-op threads", nproc_per_node),
       CATDOG_FIELD("allreduce_after_backward", "allreduce_after_backward", "--allreduce-after-backward", "data parallel: average gradients after backward, not while it runs (for a CPU with no core to spare)", allreduce_after_backward),
       CATDOG_FIELD("loader_workers", "loader_workers", "--loader-workers", "image decode threads", loader_workers),
       CATDOG_FIELD("prefetch_batches", "prefetch_batches", "--prefetch-batches", "batches decoded ahead of training", prefetch_batches),

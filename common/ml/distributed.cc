@@ -15,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace catdog::common {
 namespace {
@@ -122,6 +123,69 @@ LocalRendezvous::LocalRendezvous(int world_size, absl::Duration timeout)
   impl_->store->setTimeout(std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
 }
 
+namespace {
+
+// The key each rank other than 0 sets once connected to the store, so a host
+// can tell a rank that is slow to start from one that will never arrive.
+std::string ArrivedKey(int rank) { return absl::StrCat("catdog/arrived/", rank); }
+
+}  // namespace
+
+struct RendezvousHost::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+};
+
+absl::StatusOr<std::unique_ptr<RendezvousHost>> RendezvousHost::Listen(int world_size, absl::Duration timeout) {
+  auto impl = std::make_unique<Impl>();
+  try {
+    c10d::TCPStoreOptions options;
+    options.port = 0;  // the OS's choice
+    options.isServer = true;
+    options.numWorkers = static_cast<std::size_t>(world_size);
+    options.waitWorkers = false;  // JoinHost waits, watching the other ranks
+    options.timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+    impl->store = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("could not host a rendezvous on 127.0.0.1: ", e.what()));
+  }
+  return std::unique_ptr<RendezvousHost>(new RendezvousHost(world_size, timeout, std::move(impl)));
+}
+
+int RendezvousHost::port() const { return impl_->store->getPort(); }
+
+absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::JoinHost(RendezvousHost& host,
+                                                                     const std::function<absl::Status()>& check) {
+  auto impl = std::make_unique<Impl>();
+  impl->world.world_size = host.world_size();
+  impl->world.master_port = host.port();
+  std::vector<std::string> keys;
+  for (int rank = 1; rank < host.world_size(); ++rank) keys.push_back(ArrivedKey(rank));
+  const absl::Time deadline = absl::Now() + host.timeout();
+  while (true) {
+    try {
+      // check(), not a wait with a short timeout: a timed-out wait leaves
+      // its late answer on the store's connection.
+      if (host.impl_->store->check(keys)) break;
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("rendezvous store failed: ", e.what()));
+    }
+    if (absl::Status s = check ? check() : absl::OkStatus(); !s.ok()) return s;
+    if (absl::Now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("not every rank of ", host.world_size(), " reached 127.0.0.1:",
+                                                 host.port(), " within ", absl::FormatDuration(host.timeout())));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  try {
+    impl->store = host.impl_->store;
+    impl->group = GlooGroup(impl->store, impl->world,
+                            std::chrono::milliseconds(absl::ToInt64Milliseconds(host.timeout())));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rank 0 of ", host.world_size(), " could not join: ", e.what()));
+  }
+  return std::unique_ptr<ProcessGroup>(new ProcessGroup(std::move(impl)));
+}
+
 absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo& world, absl::Duration timeout) {
   auto impl = std::make_unique<Impl>();
   impl->world = world;
@@ -133,6 +197,7 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo
     store_options.numWorkers = static_cast<std::size_t>(world.world_size);
     store_options.timeout = ms;
     impl->store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, store_options);
+    if (world.rank != 0) impl->store->set(ArrivedKey(world.rank), std::vector<uint8_t>{1});
     impl->group = GlooGroup(impl->store, world, ms);
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("rank ", world.rank, " of ", world.world_size, " could not join at ",
@@ -385,6 +450,15 @@ absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const WorldInfo
 absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::JoinLocal(LocalRendezvous&, int) {
   return absl::FailedPreconditionError(kNoGloo);
 }
+struct RendezvousHost::Impl {};
+absl::StatusOr<std::unique_ptr<RendezvousHost>> RendezvousHost::Listen(int, absl::Duration) {
+  return absl::FailedPreconditionError(kNoGloo);
+}
+int RendezvousHost::port() const { return 0; }
+absl::StatusOr<std::unique_ptr<ProcessGroup>> ProcessGroup::JoinHost(RendezvousHost&,
+                                                                     const std::function<absl::Status()>&) {
+  return absl::FailedPreconditionError(kNoGloo);
+}
 absl::Status ProcessGroup::AverageGradients(const std::vector<at::Tensor>&, int64_t) { return absl::OkStatus(); }
 struct GradientReducer::Impl {};
 GradientReducer::GradientReducer(ProcessGroup&, std::vector<at::Tensor>, int64_t) {}
@@ -399,6 +473,9 @@ absl::StatusOr<int64_t> ProcessGroup::BroadcastValue(int64_t value) { return val
 #endif
 
 LocalRendezvous::~LocalRendezvous() = default;
+RendezvousHost::RendezvousHost(int world_size, absl::Duration timeout, std::unique_ptr<Impl> impl)
+    : world_size_(world_size), timeout_(timeout), impl_(std::move(impl)) {}
+RendezvousHost::~RendezvousHost() = default;
 ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ProcessGroup::~ProcessGroup() = default;
 int ProcessGroup::rank() const { return impl_->world.rank; }

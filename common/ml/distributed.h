@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,6 +72,30 @@ class LocalRendezvous {
   std::unique_ptr<Impl> impl_;
 };
 
+// Rank 0's side of a rendezvous for ranks it starts itself (child
+// processes): the TCPStore listens on an OS-chosen port of 127.0.0.1 from
+// construction, so the port can be handed to the others (MASTER_PORT)
+// before ProcessGroup::JoinHost waits for them.
+class RendezvousHost {
+ public:
+  // UNAVAILABLE when no port can be bound.
+  static absl::StatusOr<std::unique_ptr<RendezvousHost>> Listen(int world_size, absl::Duration timeout);
+  ~RendezvousHost();
+  RendezvousHost(const RendezvousHost&) = delete;
+  RendezvousHost& operator=(const RendezvousHost&) = delete;
+  int port() const;
+  int world_size() const { return world_size_; }
+  absl::Duration timeout() const { return timeout_; }
+
+ private:
+  friend class ProcessGroup;
+  struct Impl;
+  RendezvousHost(int world_size, absl::Duration timeout, std::unique_ptr<Impl> impl);
+  int world_size_;
+  absl::Duration timeout_;
+  std::unique_ptr<Impl> impl_;
+};
+
 class ProcessGroup {
  public:
   // Joins the group: rank 0 hosts the TCPStore at master_addr:master_port,
@@ -82,6 +107,12 @@ class ProcessGroup {
   // Joins `rendezvous` as `rank` (each rank from its own thread: the call
   // returns once all have joined, or UNAVAILABLE after its timeout).
   static absl::StatusOr<std::unique_ptr<ProcessGroup>> JoinLocal(LocalRendezvous& rendezvous, int rank);
+  // Joins `host`'s group as rank 0 once every other rank has reached the
+  // store (Join announces each). While waiting, `check` is called a few times
+  // a second: its first error (say, a child rank that exited) ends the wait
+  // at once instead of after the host's timeout.
+  static absl::StatusOr<std::unique_ptr<ProcessGroup>> JoinHost(RendezvousHost& host,
+                                                                const std::function<absl::Status()>& check);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;

@@ -27,6 +27,7 @@
 #include "common/ml/lr_schedule.h"
 #include "common/ml/mixed_precision.h"
 #include "common/ml/optimizer.h"
+#include "common/ml/rank_processes.h"
 #include "common/ml/tensorboard_writer.h"
 #include "common/ml/torch_status.h"
 #include "common/ml/vgg.h"
@@ -462,18 +463,19 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   CATDOG_ASSIGN_OR_RETURN(const c10::Device device, ResolveDevice(config.device));
   CATDOG_ASSIGN_OR_RETURN(const Precision precision, ParsePrecision(config.precision));
   CATDOG_RETURN_IF_ERROR(CheckTrainingPrecision(device, precision));
-  if (config.workers > 1) {
+  if (config.workers > 1 || config.nproc_per_node > 1) {
+    const char* what = config.workers > 1 ? "workers > 1" : "nproc_per_node > 1";
     if (!DistributedAvailable()) {
-      return absl::FailedPreconditionError(
-          "workers > 1 needs c10d's Gloo backend, which this build lacks (LibTorch's distributed headers and "
-          "libgloo-dev)");
+      return absl::FailedPreconditionError(absl::StrCat(
+          what, " needs c10d's Gloo backend, which this build lacks (LibTorch's distributed headers and "
+          "libgloo-dev)"));
     }
     if (device.is_cuda()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "workers > 1 trains on the CPU, but device '", config.device,
+          what, " trains on the CPU, but device '", config.device,
           "' is CUDA: use --device cpu, or one process per GPU (catdog-train under torchrun)"));
     }
-    if (precision == Precision::kFp16) return absl::FailedPreconditionError("workers > 1 cannot train fp16");
+    if (precision == Precision::kFp16) return absl::FailedPreconditionError(absl::StrCat(what, " cannot train fp16"));
   }
   CATDOG_ASSIGN_OR_RETURN(ImageFolder dataset, ScanImageFolder(config.dataset_root, config.confine_root));
   CATDOG_RETURN_IF_ERROR(CheckEveryClassDecodes(dataset, config.preprocessing.image_size, config.confine_root));
@@ -527,16 +529,17 @@ int64_t Trainer::estimated_peak_bytes() const {
   // moves every epoch, so each ends up caching every image); the batch and
   // the prefetched batches are split; the reducer's buckets are another
   // copy of the gradients.
-  const int64_t per_parameter = 32 + (c.ema_decay > 0.0 ? 4 : 0) +
-                                (c.workers > 1 && !c.allreduce_after_backward ? 4 : 0);
-  return (int64_t{256} << 20) + (per_parameter * shape.parameters + cache) * c.workers +
+  // Ranks that are processes (nproc_per_node) each bring their own runtime.
+  const int ranks = std::max(c.workers, c.nproc_per_node);
+  const int64_t per_parameter = 32 + (c.ema_decay > 0.0 ? 4 : 0) + (ranks > 1 && !c.allreduce_after_backward ? 4 : 0);
+  return (int64_t{256} << 20) * c.nproc_per_node + (per_parameter * shape.parameters + cache) * ranks +
          12 * shape.activations_per_image * c.batch_size + prefetched;
 }
 
 absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const StopToken* stop) {
   const int threads_before = torch::get_num_threads();
   absl::StatusOr<TrainingResult> result =
-      config_.workers > 1 ? TrainAsWorkers(observer, stop) : Train(observer, stop);
+      config_.workers > 1 || config_.nproc_per_node > 1 ? TrainAsRanks(observer, stop) : Train(observer, stop);
   // The job's thread count was its own: the process (catdogd's serving)
   // gets its own back.
   torch::set_num_threads(threads_before);
@@ -544,18 +547,28 @@ absl::StatusOr<TrainingResult> Trainer::Run(TrainingObserver* observer, const St
   return result;
 }
 
-absl::StatusOr<TrainingResult> Trainer::TrainAsWorkers(TrainingObserver* observer, const StopToken* stop) {
+absl::StatusOr<TrainingResult> Trainer::TrainAsRanks(TrainingObserver* observer, const StopToken* stop) {
   if (group_ != nullptr) {
-    return absl::FailedPreconditionError("workers > 1 inside a process group: use one or the other");
+    return absl::FailedPreconditionError("data-parallel ranks inside a process group: use one or the other");
   }
-  const int n = config_.workers;
+  const bool processes = config_.nproc_per_node > 1;
+  const int n = processes ? config_.nproc_per_node : config_.workers;
   TrainConfig rank_config = config_;
   rank_config.workers = 1;
+  rank_config.nproc_per_node = 1;
   rank_config.batch_size = config_.batch_size / n;
   rank_config.threads = std::max(1, ThreadBudget(config_.threads) / n);
   // Long enough for rank 0's checkpoint writes between two collectives; a
   // rank that fails closes its connections, which fails the others at once.
-  LocalRendezvous rendezvous(n, absl::Minutes(10));
+  const absl::Duration timeout = absl::Minutes(10);
+  return processes ? TrainAsProcesses(rank_config, timeout, observer, stop)
+                   : TrainAsThreads(rank_config, timeout, observer, stop);
+}
+
+absl::StatusOr<TrainingResult> Trainer::TrainAsThreads(const TrainConfig& rank_config, absl::Duration timeout,
+                                                       TrainingObserver* observer, const StopToken* stop) {
+  const int n = config_.workers;
+  LocalRendezvous rendezvous(n, timeout);
   std::vector<absl::StatusOr<TrainingResult>> results(n, absl::UnknownError("rank did not run"));
   auto run_rank = [&](int rank) {
     Trainer trainer(rank_config, dataset_, split_, test_, resume_);
@@ -582,6 +595,33 @@ absl::StatusOr<TrainingResult> Trainer::TrainAsWorkers(TrainingObserver* observe
     }
   }
   return std::move(results[0]);
+}
+
+absl::StatusOr<TrainingResult> Trainer::TrainAsProcesses(const TrainConfig& rank_config, absl::Duration timeout,
+                                                         TrainingObserver* observer, const StopToken* stop) {
+  const int n = config_.nproc_per_node;
+  std::error_code ec;
+  std::filesystem::create_directories(config_.output_dir, ec);  // the children's logs go there
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", config_.output_dir, ": ", ec.message()));
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<RendezvousHost> host, RendezvousHost::Listen(n, timeout));
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<ChildRanks> children,
+                          ChildRanks::Start(n, host->port(), TrainConfigToJson(rank_config), config_.output_dir));
+  CATDOG_ASSIGN_OR_RETURN(std::unique_ptr<ProcessGroup> group,
+                          ProcessGroup::JoinHost(*host, [&] { return children->Check(); }));
+  Trainer trainer(rank_config, dataset_, split_, test_, resume_);
+  trainer.set_process_group(group.get());
+  absl::StatusOr<TrainingResult> result = trainer.Train(observer, stop);
+  // After a finished or stopped run the children leave on their own once
+  // their last collective is done; after a failure rank 0 closes its
+  // connections first, so the children blocked in a collective fail at once.
+  const bool clean = result.ok() || absl::IsCancelled(result.status());
+  if (!clean) group.reset();
+  const absl::Status ended = children->Wait(clean ? timeout : absl::Minutes(1));
+  group.reset();
+  if (result.ok() && !ended.ok()) spdlog::warn("after the run: {}", ended.ToString());
+  // A rank that failed on its own says more than rank 0's failed collective.
+  if (absl::IsUnavailable(result.status()) && !ended.ok() && !absl::IsCancelled(ended)) return ended;
+  return result;
 }
 
 absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const StopToken* stop) {

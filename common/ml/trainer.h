@@ -33,7 +33,11 @@
 // over a LocalRendezvous: for a CPU shared with other work, ranks that each
 // own one thread and meet once a step instead of one thread team that meets
 // at every operator (BENCHMARKS.md "Fair sharing, run 8" has what that buys
-// and what it costs).
+// and what it costs). With config.nproc_per_node > 1 the same ranks are
+// processes: rank 0 on the calling thread hosts the rendezvous, the others
+// are this program started again (common/ml/rank_processes.h), logging to
+// output_dir/rank-R.log; a rank that dies fails the run with its exit
+// status and its log's last line.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +46,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/data/image_folder.h"
 #include "common/data/train_config.h"
 #include "common/data/training_run.h"
@@ -84,8 +89,13 @@ class Trainer final : public TrainingRun {
 
  private:
   absl::StatusOr<TrainingResult> Train(TrainingObserver* observer, const StopToken* stop);
-  // config.workers ranks on threads of this process.
-  absl::StatusOr<TrainingResult> TrainAsWorkers(TrainingObserver* observer, const StopToken* stop);
+  // config.workers ranks on threads of this process, or
+  // config.nproc_per_node ranks as processes (rank 0 this one).
+  absl::StatusOr<TrainingResult> TrainAsRanks(TrainingObserver* observer, const StopToken* stop);
+  absl::StatusOr<TrainingResult> TrainAsThreads(const TrainConfig& rank_config, absl::Duration timeout,
+                                                TrainingObserver* observer, const StopToken* stop);
+  absl::StatusOr<TrainingResult> TrainAsProcesses(const TrainConfig& rank_config, absl::Duration timeout,
+                                                  TrainingObserver* observer, const StopToken* stop);
   Trainer(TrainConfig config, ImageFolder dataset, SplitResult split, std::optional<ImageFolder> test,
           std::optional<ResumeCandidate> resume)
       : config_(std::move(config)), dataset_(std::move(dataset)), split_(std::move(split)),

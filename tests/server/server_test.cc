@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "absl/synchronization/notification.h"
 #include "client/catdog_client.h"
 #include "common/ml/checkpoint.h"
+#include "common/ml/rank_processes.h"
 #include "tests/support/random_checkpoint.h"
 #include "tests/support/test_data.h"
 
@@ -48,6 +50,8 @@ class ServerTest : public ::testing::Test {
     o.max_queue_delay = absl::Milliseconds(5);
     return o;
   }
+
+  void TrainsServesAndCancelsWithTwoRanks(const std::function<void(v1::TrainingConfig&)>& set_ranks);
 
   void StartServer(const ServerOptions& options, ServerHooks hooks = {}) {
     auto server = Server::Create(options, std::move(hooks));
@@ -230,12 +234,13 @@ TEST_F(ServerTest, CancelsQueuedAndRunningJobs) {
   EXPECT_EQ(client_->CancelJob(running->id()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-// A job split over two ranks inside catdogd: each epoch reported once, the
-// model served, and a cancel that ends both ranks (no hang in a collective).
-TEST_F(ServerTest, JobWithTwoWorkersTrainsServesAndCancels) {
+// A job split over two ranks by catdogd (`set_ranks`: threads or child
+// processes): each epoch reported once, the model served, and a cancel that
+// ends both ranks (no hang in a collective).
+void ServerTest::TrainsServesAndCancelsWithTwoRanks(const std::function<void(v1::TrainingConfig&)>& set_ranks) {
   StartServer(Options());
   v1::TrainingConfig config = TinyConfig();
-  config.set_workers(2);
+  set_ranks(config);
   config.set_epochs(2);
   auto job = client_->StartTraining(config);
   ASSERT_TRUE(job.ok()) << job.status();
@@ -266,6 +271,17 @@ TEST_F(ServerTest, JobWithTwoWorkersTrainsServesAndCancels) {
                              })
                   .ok());
   EXPECT_EQ(FinalState(watched), v1::CANCELLED);
+}
+
+TEST_F(ServerTest, JobWithTwoWorkersTrainsServesAndCancels) {
+  TrainsServesAndCancelsWithTwoRanks([](v1::TrainingConfig& c) { c.set_workers(2); });
+}
+
+// The ranks as processes: rank 1 is a child (catdog-train here; catdogd
+// starts itself again).
+TEST_F(ServerTest, JobWithTwoProcessesTrainsServesAndCancels) {
+  common::SetRankProgram(CATDOG_TRAIN_BINARY);
+  TrainsServesAndCancelsWithTwoRanks([](v1::TrainingConfig& c) { c.set_nproc_per_node(2); });
 }
 
 TEST_F(ServerTest, FullJobQueueIsResourceExhausted) {

@@ -1,12 +1,16 @@
 #include "common/ml/trainer.h"
 
+#include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -16,6 +20,7 @@
 #include "common/data/train_preset.h"
 #include "common/data/transforms.h"
 #include "common/ml/checkpoint.h"
+#include "common/ml/rank_processes.h"
 #include "common/data/image_io.h"
 #include "tests/support/tensorboard_events.h"
 #include "tests/support/test_data.h"
@@ -57,6 +62,7 @@ class RecordingObserver : public TrainingObserver {
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    SetRankProgram(CATDOG_TRAIN_BINARY);  // this test binary cannot be a rank
     catdog::testing::WriteSyntheticDataset(dir_.Sub("data"), 40, 32);
     catdog::testing::WriteSyntheticDataset(dir_.Sub("test"), 10, 32, /*seed=*/7);
   }
@@ -372,6 +378,9 @@ TEST_F(TrainerTest, RejectsBadConfigWithTheFieldName) {
       {[](TrainConfig& c) { c.workers = 0; }, "workers"},
       {[](TrainConfig& c) { c.workers = 3; }, "batch_size"},  // 8 images do not split into 3
       {[](TrainConfig& c) { c.workers = 8; }, "batch_size"},  // one image per rank: no batch norm
+      {[](TrainConfig& c) { c.nproc_per_node = 0; }, "nproc_per_node"},
+      {[](TrainConfig& c) { c.nproc_per_node = 3; }, "batch_size"},
+      {[](TrainConfig& c) { c.workers = c.nproc_per_node = 2; }, "nproc_per_node"},  // threads or processes
   };
   for (const Case& c : cases) {
     TrainConfig config = Config();
@@ -576,6 +585,100 @@ TEST_F(TrainerTest, WorkersAverageWhileBackwardRunsAsAfterIt) {
   ExpectSameEpochs(runs[0], runs[1]);
 }
 
+// The pids of this process's children started as ranks.
+std::vector<pid_t> ChildRankPids() {
+  std::vector<pid_t> pids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line) || line.rfind(')') == std::string::npos) continue;
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state = 0;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    const std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (parent == getpid() && args.find("--rank-config") != std::string::npos) {
+      pids.push_back(std::stoi(entry.path().filename().string()));
+    }
+  }
+  return pids;
+}
+
+// Ranks as processes train the run ranks as threads train, epoch for epoch
+// (one thread a rank either way), reported once, with rank 1's log beside
+// the checkpoints and no child left behind.
+TEST_F(TrainerTest, ProcessesTrainTheRunThreadsTrain) {
+  std::vector<std::vector<EpochMetrics>> runs;
+  std::vector<TrainingResult> results;
+  for (const bool processes : {false, true}) {
+    TrainConfig config = Config();
+    config.workers = processes ? 1 : 2;
+    config.nproc_per_node = processes ? 2 : 1;
+    config.threads = 2;
+    config.epochs = 2;
+    config.test_root = dir_.Sub("test");
+    config.output_dir = dir_.Sub(processes ? "processes" : "threads");
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    runs.push_back(observer.epochs);
+    results.push_back(*result);
+    EXPECT_EQ(observer.tests.size(), 2u);  // rank 0 alone evaluates the test set
+  }
+  ExpectSameEpochs(runs[1], runs[0]);
+  ASSERT_TRUE(results[1].test_best.has_value());
+  EXPECT_EQ(results[1].test_best->count, 20);
+  EXPECT_EQ(results[1].test_best->loss, results[0].test_best->loss);
+  std::ifstream log(dir_.Sub("processes/rank-1.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("[rank 1]"), std::string::npos) << text;
+  EXPECT_TRUE(ChildRankPids().empty());
+}
+
+// A rank killed mid-run (kill -9) fails rank 0 at its next collective, and
+// the run's error names the rank and the signal, not only "a collective
+// failed".
+TEST_F(TrainerTest, ProcessesAKilledRankFailsTheRunNamingIt) {
+  TrainConfig config = Config();
+  config.nproc_per_node = 2;
+  config.threads = 2;
+  config.epochs = 1000;
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  RecordingObserver observer;
+  bool killed = false;
+  observer.on_progress = [&](const Progress&) {
+    if (killed) return;
+    for (pid_t pid : ChildRankPids()) killed = kill(pid, SIGKILL) == 0 || killed;
+  };
+  auto result = (*trainer)->Run(&observer, nullptr);
+  ASSERT_TRUE(killed);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
+  EXPECT_NE(result.status().message().find("rank 1"), std::string::npos) << result.status();
+  EXPECT_NE(result.status().message().find("signal 9"), std::string::npos) << result.status();
+  EXPECT_LT(observer.epochs.size(), 1000u);
+  EXPECT_TRUE(ChildRankPids().empty());
+}
+
+// A rank that exits before it reaches the rendezvous fails the run as soon
+// as rank 0 notices, with its exit status, instead of after the rendezvous
+// timeout (ten minutes).
+TEST_F(TrainerTest, ProcessesARankThatNeverArrivesFailsTheRunAtOnce) {
+  TrainConfig config = Config();
+  config.nproc_per_node = 2;
+  auto trainer = Trainer::Create(config);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  SetRankProgram("/bin/false");
+  auto result = (*trainer)->Run(nullptr, nullptr);
+  SetRankProgram(CATDOG_TRAIN_BINARY);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
+  EXPECT_NE(result.status().message().find("rank 1"), std::string::npos) << result.status();
+  EXPECT_NE(result.status().message().find("exited with status 1"), std::string::npos) << result.status();
+}
+
 class ResumeTest : public TrainerTest {
  protected:
   // One thread, so losses are bit-for-bit reproducible; a plateau patience
@@ -591,7 +694,8 @@ class ResumeTest : public TrainerTest {
     }
     c.ema_decay = ema_decay_;
     c.threads = workers_;  // one thread a rank
-    c.workers = workers_;
+    c.workers = processes_ ? 1 : workers_;
+    c.nproc_per_node = processes_ ? workers_ : 1;
     c.epochs = 4;
     c.lr_patience = 0;
     c.early_stop_patience = 10;
@@ -656,6 +760,7 @@ class ResumeTest : public TrainerTest {
   bool cosine_ = false;
   double ema_decay_ = 0.0;
   int workers_ = 1;
+  bool processes_ = false;  // the ranks are child processes (nproc_per_node)
 };
 
 TEST_F(ResumeTest, ResumeAfterAStopEqualsAnUninterruptedRun) {
@@ -674,6 +779,18 @@ TEST_F(ResumeTest, ResumeAfterAStopEqualsAnUninterruptedRun) {
 // stopped two-worker run resumes into the uninterrupted one exactly.
 TEST_F(ResumeTest, WorkersResumeAfterAStopEqualsAnUninterruptedRun) {
   workers_ = 2;
+  ASSERT_NO_FATAL_FAILURE(RunReference());
+  const TrainConfig config = ResumeConfig("stopped");
+  std::vector<EpochMetrics> before = RunAndStopAt(config, 3, 2);
+  ExpectSameEpochs(before, std::vector<EpochMetrics>(reference_.begin(), reference_.begin() + 2));
+  ResumeAndCompare(config, 2);
+}
+
+// The same with the ranks as processes: rank 1 a child catdog-train reading
+// its config from a pipe, stopped by rank 0's broadcast decision.
+TEST_F(ResumeTest, ProcessesResumeAfterAStopEqualsAnUninterruptedRun) {
+  workers_ = 2;
+  processes_ = true;
   ASSERT_NO_FATAL_FAILURE(RunReference());
   const TrainConfig config = ResumeConfig("stopped");
   std::vector<EpochMetrics> before = RunAndStopAt(config, 3, 2);
