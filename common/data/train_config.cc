@@ -25,6 +25,10 @@ absl::Status Bad(const std::string& field, const std::string& why) {
 
 }  // namespace
 
+int EvalImageSize(const TrainConfig& config) {
+  return static_cast<int>(std::lround(config.eval_scale * config.preprocessing.image_size));
+}
+
 absl::Status ValidateTrainConfig(const TrainConfig& c) {
   if (c.dataset_root.empty()) return Bad("dataset_root", "is required");
   if (!(c.valid_fraction > 0.0 && c.valid_fraction < 1.0)) {
@@ -34,6 +38,12 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
     return Bad("image_size",
                absl::StrCat("must be in [32, 1024] px (five 2x2 poolings), got ",
                             c.preprocessing.image_size));
+  }
+  if (!(c.eval_scale >= 0.5 && c.eval_scale <= 2.0)) {
+    return Bad("eval_scale", absl::StrCat("must be in [0.5, 2], got ", c.eval_scale));
+  }
+  if (EvalImageSize(c) < 32 || EvalImageSize(c) > 1024) {
+    return Bad("eval_scale", absl::StrCat("makes the evaluation size ", EvalImageSize(c), " px, outside [32, 1024]"));
   }
   for (float s : c.preprocessing.std) {
     if (c.preprocessing.normalize && !(s > 0.0f)) return Bad("normalize_std", "must be > 0");

@@ -40,6 +40,12 @@ struct TrainConfig {
   // statistics (at image_size, before augmentation) and normalise with them;
   // the model card carries them to serving.
   bool normalize_from_train = false;
+  // Validate, test and serve at eval_scale x image_size px (EvalImageSize):
+  // random-resized crops make objects look larger in training than in the
+  // whole images evaluation sees, and evaluating larger undoes that
+  // (Touvron et al., "Fixing the train-test resolution discrepancy"). The
+  // model card carries the size to serving. 1 = the training size.
+  double eval_scale = 1.0;
 
   // Model.
   std::string arch = "vgg16";
@@ -108,6 +114,9 @@ struct TrainConfig {
   // read only within it: links leading out fail (common/data/confinement.h).
   std::string confine_root;
 };
+
+// The size validation, test and serving see: eval_scale x image_size, rounded.
+int EvalImageSize(const TrainConfig& config);
 
 // INVALID_ARGUMENT naming the first bad field.
 absl::Status ValidateTrainConfig(const TrainConfig& config);

@@ -22,6 +22,7 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("preprocessing.mean", "normalize_mean", "--normalize-mean", "per-channel RGB mean for --normalize", preprocessing.mean),
       CATDOG_FIELD("preprocessing.std", "normalize_std", "--normalize-std", "per-channel RGB std for --normalize", preprocessing.std),
       CATDOG_FIELD("preprocessing.tta_flip", "tta_flip", "--tta-flip", "evaluate and serve the mean of each image's and its mirror's probabilities", preprocessing.tta_flip),
+      CATDOG_FIELD("eval_scale", "eval_scale", "--eval-scale", "validate, test and serve at this multiple of --image-size (1 = the training size): resized crops show objects larger than whole images do", eval_scale),
       CATDOG_FIELD("normalize_from_train", "normalize_from_train", "--normalize-from-train", "normalise with the training split's own mean/std (stored in the model card)", normalize_from_train),
       CATDOG_FIELD("augment.flip_probability", "flip_probability", "--flip", "horizontal flip probability", augment.flip_probability),
       CATDOG_FIELD("augment.crop_padding", "crop_padding", "--crop-padding", "random crop padding in px (0 = off)", augment.crop_padding),

@@ -103,6 +103,7 @@ ModelCard MakeCard(RunState& s, const std::string& kind, const EpochMetrics& met
   card.width = s.config.width;
   card.class_names = s.classes;
   card.preprocessing = s.config.preprocessing;
+  card.preprocessing.image_size = EvalImageSize(s.config);  // what serving resizes to
   card.kind = kind;
   card.metrics = metrics;
   card.train_config_json = TrainConfigToJson(s.config);
@@ -435,11 +436,11 @@ absl::StatusOr<std::optional<Trainer::ResumeCandidate>> FindResumePoint(const Tr
                                                       absl::StrJoin(dataset.classes, ", "), "]"));
     }
     if (point.ok() && (point->card.width != config.width ||
-                       point->card.preprocessing.image_size != config.preprocessing.image_size)) {
+                       point->card.preprocessing.image_size != EvalImageSize(config))) {
       point = absl::InvalidArgumentError(
-          absl::StrCat(path, ": written for width ", point->card.width, " at ",
+          absl::StrCat(path, ": written for width ", point->card.width, " evaluated at ",
                        point->card.preprocessing.image_size, " px, not this config's width ", config.width,
-                       " at ", config.preprocessing.image_size, " px"));
+                       " at ", EvalImageSize(config), " px"));
     }
     if (!point.ok()) {
       spdlog::warn("cannot resume from {}: {}", path, point.status().message());
@@ -651,9 +652,10 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   // images larger, as sources of resized crops).
   const int64_t bytes_per_image = 3LL * c.preprocessing.image_size * c.preprocessing.image_size;
   const double source = CropSourceScale(c.augment);
+  const double eval_scale = static_cast<double>(EvalImageSize(c)) / c.preprocessing.image_size;
   const int64_t cache_bytes = static_cast<int64_t>(
-      static_cast<double>(bytes_per_image) *
-      (source * source * static_cast<double>(split_.train.size()) + static_cast<double>(split_.valid.size())));
+      static_cast<double>(bytes_per_image) * (source * source * static_cast<double>(split_.train.size()) +
+                                              eval_scale * eval_scale * static_cast<double>(split_.valid.size())));
   const bool cache = cache_bytes <= c.cache_budget_mb * (1LL << 20);
 
   LoaderOptions train_opts;
@@ -678,6 +680,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
   LoaderOptions eval_opts = train_opts;
   eval_opts.shuffle = false;
   eval_opts.augment = false;
+  eval_opts.preprocessing.image_size = EvalImageSize(c);
   if (group_ != nullptr) {
     train_opts.shard_rank = eval_opts.shard_rank = group_->rank();
     train_opts.shard_count = eval_opts.shard_count = group_->world_size();

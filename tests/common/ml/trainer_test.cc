@@ -321,6 +321,54 @@ TEST_F(TrainerTest, WeightAveragingChangesWhatIsValidatedNotHowItTrains) {
   EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// --eval-scale: validation, the test evaluation and the served model see
+// larger images than training; the training itself is the same run.
+TEST_F(TrainerTest, EvalScaleChangesWhatIsValidatedAndServedNotHowItTrains) {
+  TrainConfig config = Config();
+  config.threads = 1;
+  config.epochs = 2;
+  config.test_root = dir_.Sub("test");
+  std::vector<EpochMetrics> runs[2];
+  std::string best;
+  for (int scaled = 0; scaled < 2; ++scaled) {
+    config.eval_scale = scaled ? 1.5 : 1.0;
+    config.output_dir = dir_.Sub(scaled ? "scaled" : "plain");
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    runs[scaled] = observer.epochs;
+    best = result->best_checkpoint;
+    ASSERT_TRUE(result->test_best.has_value());
+    EXPECT_EQ(result->test_best->count, 20);
+  }
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  for (size_t i = 0; i < runs[0].size(); ++i) {
+    EXPECT_EQ(runs[0][i].train_loss, runs[1][i].train_loss) << "epoch " << i + 1;
+    EXPECT_NE(runs[0][i].valid_loss, runs[1][i].valid_loss) << "epoch " << i + 1;
+  }
+  // The card tells serving the size; the config keeps the training size.
+  auto card = ReadModelCard(best);
+  ASSERT_TRUE(card.ok()) << card.status();
+  EXPECT_EQ(card->preprocessing.image_size, 48);
+  auto trained_as = TrainConfigFromJson(card->train_config_json);
+  ASSERT_TRUE(trained_as.ok());
+  EXPECT_EQ(trained_as->preprocessing.image_size, 32);
+  // A resume continues it; one with another evaluation size is refused.
+  config.resume = true;
+  config.epochs = 3;
+  auto resumed = Trainer::Create(config);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_TRUE((*resumed)->resumes_after().has_value());
+  EXPECT_EQ((*resumed)->resumes_after()->epoch, 2);
+  config.eval_scale = 1.25;
+  EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+
+  config.eval_scale = 3.0;
+  EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TrainerTest, CancelStopsWithinOneBatchAndKeepsLastCheckpoint) {
   TrainConfig config = Config();
   auto trainer = Trainer::Create(config);
