@@ -59,6 +59,26 @@ class RecordingObserver : public TrainingObserver {
   int64_t stop_at_batch = -1;
 };
 
+// The pids of this process's children started as ranks.
+std::vector<pid_t> ChildRankPids() {
+  std::vector<pid_t> pids;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line) || line.rfind(')') == std::string::npos) continue;
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    char state = 0;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    const std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (parent == getpid() && args.find("--rank-config") != std::string::npos) {
+      pids.push_back(std::stoi(entry.path().filename().string()));
+    }
+  }
+  return pids;
+}
+
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -561,27 +581,32 @@ TEST_F(TrainerTest, WorkersTrainAsOneRunThatRank0Reports) {
 // Rank 0 cannot write its first checkpoint (writes past RLIMIT_FSIZE fail
 // as on a full disk): the other rank, waiting in the next collective, fails
 // at once, and the run reports rank 0's own error, not a hang or "did
-// another rank die".
-TEST_F(TrainerTest, WorkersEndTogetherWithTheFailingRanksOwnError) {
-  TrainConfig config = Config();
-  config.workers = 2;
-  config.epochs = 3;
-  auto trainer = Trainer::Create(config);
-  ASSERT_TRUE(trainer.ok()) << trainer.status();
-  auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit previous{};
-  getrlimit(RLIMIT_FSIZE, &previous);
-  rlimit limit = previous;
-  limit.rlim_cur = 16 << 10;  // far below a checkpoint of this model
-  setrlimit(RLIMIT_FSIZE, &limit);
-  RecordingObserver observer;
-  auto result = (*trainer)->Run(&observer, nullptr);
-  setrlimit(RLIMIT_FSIZE, &previous);
-  std::signal(SIGXFSZ, previous_handler);
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
-  EXPECT_NE(result.status().message().find("best.ckpt"), std::string::npos) << result.status();
-  EXPECT_EQ(result.status().message().find("another rank"), std::string::npos) << result.status();
-  EXPECT_TRUE(observer.epochs.empty());  // epoch 1 never completed
+// another rank die". The same whether the ranks are threads or processes.
+TEST_F(TrainerTest, RanksEndTogetherWithTheFailingRanksOwnError) {
+  for (const bool processes : {false, true}) {
+    SCOPED_TRACE(processes ? "processes" : "threads");
+    TrainConfig config = Config();
+    (processes ? config.nproc_per_node : config.workers) = 2;
+    config.epochs = 3;
+    config.output_dir = dir_.Sub(processes ? "processes" : "threads");
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit previous{};
+    getrlimit(RLIMIT_FSIZE, &previous);
+    rlimit limit = previous;
+    limit.rlim_cur = 16 << 10;  // far below a checkpoint of this model
+    setrlimit(RLIMIT_FSIZE, &limit);
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    setrlimit(RLIMIT_FSIZE, &previous);
+    std::signal(SIGXFSZ, previous_handler);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted) << result.status();
+    EXPECT_NE(result.status().message().find("best.ckpt"), std::string::npos) << result.status();
+    EXPECT_EQ(result.status().message().find("another rank"), std::string::npos) << result.status();
+    EXPECT_TRUE(observer.epochs.empty());  // epoch 1 never completed
+  }
+  EXPECT_TRUE(ChildRankPids().empty());
 }
 
 TEST_F(TrainerTest, MissingDatasetIsNotFound) {
@@ -631,26 +656,6 @@ TEST_F(TrainerTest, WorkersAverageWhileBackwardRunsAsAfterIt) {
     runs[after] = observer.epochs;
   }
   ExpectSameEpochs(runs[0], runs[1]);
-}
-
-// The pids of this process's children started as ranks.
-std::vector<pid_t> ChildRankPids() {
-  std::vector<pid_t> pids;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line) || line.rfind(')') == std::string::npos) continue;
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    char state = 0;
-    pid_t parent = 0;
-    rest >> state >> parent;
-    std::ifstream cmdline(entry.path() / "cmdline");
-    const std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    if (parent == getpid() && args.find("--rank-config") != std::string::npos) {
-      pids.push_back(std::stoi(entry.path().filename().string()));
-    }
-  }
-  return pids;
 }
 
 // Ranks as processes train the run ranks as threads train, epoch for epoch
