@@ -11,6 +11,9 @@
 //       decode + resize, one thread, images per second.
 //   catdog-bench make-checkpoint --out PATH --image-size 64 [--width 1]
 //       a checkpoint of the reference VGG16 with seeded random weights.
+//   catdog-bench eval-sizes --checkpoint PATH --test-root DIR SIZE...
+//       a trained checkpoint's accuracy on its run's validation split (from
+//       the config in its card) and on DIR, evaluated at each SIZE px.
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -19,10 +22,14 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "common/data/image_folder.h"
 #include "common/data/image_io.h"
+#include "common/data/train_config.h"
 #include "common/data/transforms.h"
 #include "common/ml/checkpoint.h"
+#include "common/ml/batch_loader.h"
 #include "common/ml/device.h"
+#include "common/ml/evaluation.h"
 #include "common/ml/inference_model.h"
 #include "common/ml/optimizer.h"
 #include "common/ml/vgg.h"
@@ -133,6 +140,44 @@ int MakeCheckpoint(const std::string& out, int size, double width) {
   return 0;
 }
 
+int EvalSizes(const std::string& path, const std::string& test_root, const std::vector<int>& sizes) {
+  auto fail = [](const absl::Status& s) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    return 1;
+  };
+  const c10::Device cpu(c10::kCPU);
+  auto checkpoint = catdog::common::LoadCheckpoint(path, cpu);
+  if (!checkpoint.ok()) return fail(checkpoint.status());
+  auto config = catdog::common::TrainConfigFromJson(checkpoint->card.train_config_json);
+  if (!config.ok()) return fail(config.status());
+  auto dataset = catdog::common::ScanImageFolder(config->dataset_root);
+  if (!dataset.ok()) return fail(dataset.status());
+  auto test = catdog::common::ScanImageFolder(test_root);
+  if (!test.ok()) return fail(test.status());
+  const int classes = static_cast<int>(dataset->classes.size());
+  const auto split = catdog::common::StratifiedSplit(dataset->samples, classes, config->valid_fraction,
+                                                     config->split_seed);
+  for (const int size : sizes) {
+    catdog::common::LoaderOptions options;
+    options.batch_size = 32;
+    options.preprocessing = checkpoint->card.preprocessing;  // normalisation and mirror averaging as trained
+    options.preprocessing.image_size = size;
+    double accuracy[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      auto loader = catdog::common::BatchLoader::Create(k == 0 ? split.valid : test->samples, options);
+      if (!loader.ok()) return fail(loader.status());
+      auto m = catdog::common::Evaluate(checkpoint->model, **loader, cpu, classes, nullptr,
+                                        options.preprocessing.tta_flip);
+      if (!m.ok()) return fail(m.status());
+      accuracy[k] = m->accuracy;
+    }
+    std::printf("{\"bench\":\"eval-sizes\",\"checkpoint\":\"%s\",\"size\":%d,\"valid_accuracy\":%.4f,"
+                "\"test_accuracy\":%.4f}\n", path.c_str(), size, accuracy[0], accuracy[1]);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,6 +192,12 @@ int main(int argc, char** argv) {
   auto* forward = app.add_subcommand("forward", "serving model forward pass alone");
   auto* decode = app.add_subcommand("decode", "decode + resize on one thread");
   auto* make = app.add_subcommand("make-checkpoint", "reference VGG16 with seeded random weights");
+  auto* eval_sizes = app.add_subcommand("eval-sizes", "a checkpoint's validation and test accuracy at several sizes");
+  std::string test_root;
+  std::vector<int> sizes;
+  eval_sizes->add_option("--checkpoint", checkpoint)->required();
+  eval_sizes->add_option("--test-root", test_root)->required();
+  eval_sizes->add_option("sizes", sizes, "px")->required();
   for (auto* sub : {compute, decode, make}) sub->add_option("--image-size", size)->capture_default_str();
   for (auto* sub : {compute, make}) sub->add_option("--width", width)->capture_default_str();
   for (auto* sub : {compute, forward}) sub->add_option("--batch", batch)->capture_default_str();
@@ -165,5 +216,6 @@ int main(int argc, char** argv) {
   if (*compute) return Compute(size, batch, batches, width, nchw);
   if (*forward) return Forward(checkpoint, batch, iters, module);
   if (*decode) return Decode(size, files);
+  if (*eval_sizes) return EvalSizes(checkpoint, test_root, sizes);
   return MakeCheckpoint(out, size, width);
 }
