@@ -63,6 +63,9 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
   if (!(c.ema_decay >= 0.0 && c.ema_decay < 1.0)) {
     return Bad("ema_decay", absl::StrCat("must be in [0, 1), got ", c.ema_decay));
   }
+  if (!(c.cutmix >= 0.0 && c.cutmix <= 1.0)) {
+    return Bad("cutmix", absl::StrCat("must be in [0, 1], got ", c.cutmix));
+  }
   if (!(c.label_smoothing >= 0.0 && c.label_smoothing < 1.0)) {
     return Bad("label_smoothing", absl::StrCat("must be in [0, 1), got ", c.label_smoothing));
   }

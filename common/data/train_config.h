@@ -70,6 +70,10 @@ struct TrainConfig {
   // classes (PyTorch's label_smoothing); 0 = one-hot, the reference.
   // Validation and test losses stay plain cross-entropy.
   double label_smoothing = 0.0;
+  // CutMix: the share of training batches in which every image carries a
+  // box cut from another image and is trained towards both labels by area
+  // (common/ml/cutmix.h). Validation never mixes. 0 = off, the reference.
+  double cutmix = 0.0;
   // Exponential moving average of the weights (and BatchNorm statistics),
   // updated after every step with this decay (warmed up as
   // min(decay, (1 + t) / (10 + t)) at step t); when on, the average is the

@@ -21,6 +21,7 @@
 #include "common/data/status_macros.h"
 #include "common/ml/batch_loader.h"
 #include "common/ml/checkpoint.h"
+#include "common/ml/cutmix.h"
 #include "common/ml/device.h"
 #include "common/ml/distributed.h"
 #include "common/ml/evaluation.h"
@@ -37,6 +38,8 @@ namespace catdog::common {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kCutMixStream = 0x4355544D4958ULL;  // "CUTMIX": apart from the loader's streams
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -87,7 +90,8 @@ struct RunState {
     return WarmupCosineRate(config.learning_rate, (epoch - 1) * per_epoch + batch - 1, warmup_steps,
                             planned_epochs * per_epoch);
   }
-  bool writes() const { return group == nullptr || group->rank() == 0; }  // checkpoints, TensorBoard
+  int rank() const { return group == nullptr ? 0 : group->rank(); }
+  bool writes() const { return rank() == 0; }  // checkpoints, TensorBoard
   // The model validated, checkpointed and served: the average when on.
   Vgg16& served() { return average.is_empty() ? model : average; }
   Vgg16* training_weights() { return average.is_empty() ? nullptr : &model; }
@@ -226,14 +230,22 @@ absl::StatusOr<EpochStats> TrainEpoch(RunState& s, int64_t epoch) {
       if (n >= 2) {
         auto images = batch->images.to(s.device, /*non_blocking=*/true);
         auto labels = batch->labels.to(s.device, /*non_blocking=*/true);
+        // Each rank mixes its own shard, from its own stream: a resumed run
+        // draws the same boxes for the same batches.
+        Rng mix_rng = Rng::Derive(s.config.seed ^ kCutMixStream, static_cast<uint64_t>(epoch),
+                                  static_cast<uint64_t>(done) * 1024 + static_cast<uint64_t>(s.rank()));
+        const CutMixBatch mixed = CutMix(images, labels, s.config.cutmix, mix_rng);
         at::Tensor loss;
         {
           AutocastScope autocast(s.device, s.precision);
-          loss = s.config.label_smoothing > 0.0
-                     ? torch::nn::functional::cross_entropy(
-                           s.model->forward(images), labels,
-                           torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(s.config.label_smoothing))
-                     : torch::nn::functional::cross_entropy(s.model->forward(images), labels);
+          const auto options =
+              torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(s.config.label_smoothing);
+          const at::Tensor logits = s.model->forward(mixed.images);
+          loss = torch::nn::functional::cross_entropy(logits, labels, options);
+          if (mixed.keep < 1.0) {
+            loss = loss * mixed.keep +
+                   torch::nn::functional::cross_entropy(logits, mixed.other_labels, options) * (1.0 - mixed.keep);
+          }
         }
         if (s.scaler) {
           s.scaler->Scale(loss).backward();

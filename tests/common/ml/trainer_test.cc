@@ -341,6 +341,36 @@ TEST_F(TrainerTest, WeightAveragingChangesWhatIsValidatedNotHowItTrains) {
   EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// CutMix changes what each step trains on (half the batches, here), not what is
+// validated: the run still learns the classes, on different training losses.
+TEST_F(TrainerTest, CutMixTrainsOnMixedBatchesAndStillLearns) {
+  TrainConfig config = Config();
+  config.threads = 1;
+  std::vector<EpochMetrics> runs[2];
+  double best[2] = {0.0, 0.0};
+  for (int mixed = 0; mixed < 2; ++mixed) {
+    config.cutmix = mixed ? 0.5 : 0.0;
+    config.output_dir = dir_.Sub(mixed ? "cutmix" : "plain");
+    auto trainer = Trainer::Create(config);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    ASSERT_TRUE(result.ok()) << result.status();
+    runs[mixed] = observer.epochs;
+    best[mixed] = result->best_valid_accuracy;
+  }
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  for (size_t i = 0; i < runs[0].size(); ++i) {
+    EXPECT_NE(runs[0][i].train_loss, runs[1][i].train_loss) << "epoch " << i + 1;
+  }
+  EXPECT_GE(best[1], 0.9);
+
+  for (const double bad : {-0.1, 1.5}) {
+    config.cutmix = bad;
+    EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 // --eval-scale: validation, the test evaluation and the served model see
 // larger images than training; the training itself is the same run.
 TEST_F(TrainerTest, EvalScaleChangesWhatIsValidatedAndServedNotHowItTrains) {
@@ -746,6 +776,7 @@ class ResumeTest : public TrainerTest {
       c.warmup_epochs = 1.5;
     }
     c.ema_decay = ema_decay_;
+    c.cutmix = cutmix_;
     c.threads = workers_;  // one thread a rank
     c.workers = processes_ ? 1 : workers_;
     c.nproc_per_node = processes_ ? workers_ : 1;
@@ -812,6 +843,7 @@ class ResumeTest : public TrainerTest {
   TrainingResult reference_result_;
   bool cosine_ = false;
   double ema_decay_ = 0.0;
+  double cutmix_ = 0.0;
   int workers_ = 1;
   bool processes_ = false;  // the ranks are child processes (nproc_per_node)
 };
@@ -916,6 +948,18 @@ TEST_F(ResumeTest, WeightAverageResumesMidEpochExactly) {
   ema_decay_ = 0.9;
   ASSERT_NO_FATAL_FAILURE(RunReference());
   TrainConfig config = ResumeConfig("averaged");
+  config.checkpoint_interval_min = 1e-9;
+  RunAndStopAt(config, 2, 3);
+  ResumeAndCompare(config, 1);
+}
+
+// CutMix's boxes come from a stream of (seed, epoch, batch, rank): a run
+// resumed inside an epoch mixes the rest of it as the uninterrupted run did.
+TEST_F(ResumeTest, CutMixResumesMidEpochExactly) {
+  cosine_ = true;
+  cutmix_ = 0.5;
+  ASSERT_NO_FATAL_FAILURE(RunReference());
+  TrainConfig config = ResumeConfig("cutmix");
   config.checkpoint_interval_min = 1e-9;
   RunAndStopAt(config, 2, 3);
   ResumeAndCompare(config, 1);
