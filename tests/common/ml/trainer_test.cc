@@ -88,6 +88,16 @@ class TrainerTest : public ::testing::Test {
   }
   TrainConfig Config() const { return TinyTrainConfig(dir_.Sub("data"), dir_.Sub("out")); }
 
+  // Trains `config` to its end; the epochs it reported go to `epochs`.
+  static absl::StatusOr<TrainingResult> RunToEnd(const TrainConfig& config, std::vector<EpochMetrics>& epochs) {
+    auto trainer = Trainer::Create(config);
+    if (!trainer.ok()) return trainer.status();
+    RecordingObserver observer;
+    auto result = (*trainer)->Run(&observer, nullptr);
+    epochs = observer.epochs;
+    return result;
+  }
+
   TempDir dir_;
 };
 
@@ -313,12 +323,8 @@ TEST_F(TrainerTest, WeightAveragingChangesWhatIsValidatedNotHowItTrains) {
   for (int averaged = 0; averaged < 2; ++averaged) {
     config.ema_decay = averaged ? 0.9 : 0.0;
     config.output_dir = dir_.Sub(averaged ? "averaged" : "plain");
-    auto trainer = Trainer::Create(config);
-    ASSERT_TRUE(trainer.ok()) << trainer.status();
-    RecordingObserver observer;
-    auto result = (*trainer)->Run(&observer, nullptr);
+    auto result = RunToEnd(config, runs[averaged]);
     ASSERT_TRUE(result.ok()) << result.status();
-    runs[averaged] = observer.epochs;
     last = result->last_checkpoint;
   }
   ASSERT_EQ(runs[0].size(), runs[1].size());
@@ -351,12 +357,8 @@ TEST_F(TrainerTest, CutMixTrainsOnMixedBatchesAndStillLearns) {
   for (int mixed = 0; mixed < 2; ++mixed) {
     config.cutmix = mixed ? 0.5 : 0.0;
     config.output_dir = dir_.Sub(mixed ? "cutmix" : "plain");
-    auto trainer = Trainer::Create(config);
-    ASSERT_TRUE(trainer.ok()) << trainer.status();
-    RecordingObserver observer;
-    auto result = (*trainer)->Run(&observer, nullptr);
+    auto result = RunToEnd(config, runs[mixed]);
     ASSERT_TRUE(result.ok()) << result.status();
-    runs[mixed] = observer.epochs;
     best[mixed] = result->best_valid_accuracy;
   }
   ASSERT_EQ(runs[0].size(), runs[1].size());
