@@ -81,6 +81,9 @@ absl::Status ValidateTrainConfig(const TrainConfig& c) {
   if (c.optimizer != "adam" && c.optimizer != "adamw") {
     return Bad("optimizer", absl::StrCat("must be adam or adamw, got '", c.optimizer, "'"));
   }
+  if (c.best_by != "accuracy" && c.best_by != "last") {
+    return Bad("best_by", absl::StrCat("must be accuracy or last, got '", c.best_by, "'"));
+  }
   if (c.lr_schedule != "plateau" && c.lr_schedule != "cosine") {
     return Bad("lr_schedule", absl::StrCat("must be plateau or cosine, got '", c.lr_schedule, "'"));
   }

@@ -74,6 +74,12 @@ struct TrainConfig {
   // box cut from another image and is trained towards both labels by area
   // (common/ml/cutmix.h). Validation never mixes. 0 = off, the reference.
   double cutmix = 0.0;
+  // Which weights become best.ckpt (tested at the end, promoted, served):
+  // "accuracy", the epoch with the highest validation accuracy (the
+  // reference), or "last", the latest epoch's. A schedule that ends at zero
+  // with a weight average ends at its best weights, and on a small validation
+  // set the highest accuracy is partly noise.
+  std::string best_by = "accuracy";
   // Exponential moving average of the weights (and BatchNorm statistics),
   // updated after every step with this decay (warmed up as
   // min(decay, (1 + t) / (10 + t)) at step t); when on, the average is the

@@ -44,6 +44,7 @@ const std::vector<TrainConfigField>& TrainConfigFields() {
       CATDOG_FIELD("time_budget_min", "time_budget_min", "--time-budget-min", "plan the epoch count (at most --epochs) to finish within this many minutes (0 = off)", time_budget_min),
       CATDOG_FIELD("label_smoothing", "label_smoothing", "--label-smoothing", "training target smoothing in [0, 1) (0 = one-hot, the reference)", label_smoothing),
       CATDOG_FIELD("cutmix", "cutmix", "--cutmix", "share of training batches in [0, 1] trained on CutMix (a box from another image, both labels weighted by area; 0 = off, the reference)", cutmix),
+      CATDOG_FIELD("best_by", "best_by", "--best-by", "which weights become best.ckpt (tested, promoted, served): accuracy (the epoch of the highest valid accuracy, the reference) | last (the latest epoch's)", best_by, "accuracy", "last"),
       CATDOG_FIELD("ema_decay", "ema_decay", "--ema-decay", "validate, checkpoint and serve a moving average of the weights with this decay a step, in [0, 1) (0 = off, the reference)", ema_decay),
       CATDOG_FIELD("lr_factor", "lr_factor", "--lr-factor", "ReduceLROnPlateau factor", lr_factor),
       CATDOG_FIELD("lr_patience", "lr_patience", "--lr-patience", "ReduceLROnPlateau patience (epochs)", lr_patience),

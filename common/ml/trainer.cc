@@ -872,7 +872,7 @@ absl::StatusOr<TrainingResult> Trainer::Train(TrainingObserver* observer, const 
     }
     m.planned_epochs = last_epoch();
     m.early_stop_trigger = early_stopping.trigger();
-    m.is_best = valid.accuracy > result.best_valid_accuracy;
+    m.is_best = c.best_by == "last" || valid.accuracy > result.best_valid_accuracy;
     m.seconds = SecondsSince(start);
     if (m.is_best) {
       result.best_valid_accuracy = valid.accuracy;

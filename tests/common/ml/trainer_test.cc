@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
@@ -344,6 +345,43 @@ TEST_F(TrainerTest, WeightAveragingChangesWhatIsValidatedNotHowItTrains) {
   EXPECT_FALSE(torch::allclose(served->model->forward(x), trained->forward(x)));
 
   config.ema_decay = 1.0;
+  EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --best-by last makes every epoch's weights the best checkpoint in turn, so
+// the run ends with best.ckpt holding the last epoch's; the training is the
+// same run step for step.
+TEST_F(TrainerTest, BestByLastKeepsTheLatestEpochNotTheHighestAccuracy) {
+  TrainConfig config = Config();
+  config.threads = 1;
+  std::vector<EpochMetrics> runs[2];
+  TrainingResult results[2];
+  for (int last = 0; last < 2; ++last) {
+    config.best_by = last ? "last" : "accuracy";
+    config.output_dir = dir_.Sub(config.best_by);
+    auto result = RunToEnd(config, runs[last]);
+    ASSERT_TRUE(result.ok()) << result.status();
+    results[last] = *result;
+  }
+  ASSERT_EQ(runs[0].size(), 5u);
+  ASSERT_EQ(runs[1].size(), 5u);
+  // The premise: by accuracy, some epoch after the first is not the best.
+  ASSERT_TRUE(std::any_of(runs[0].begin() + 1, runs[0].end(), [](const EpochMetrics& m) { return !m.is_best; }));
+  for (size_t i = 0; i < runs[1].size(); ++i) {
+    EXPECT_EQ(runs[0][i].train_loss, runs[1][i].train_loss) << "epoch " << i + 1;
+    EXPECT_TRUE(runs[1][i].is_best) << "epoch " << i + 1;
+  }
+  EXPECT_EQ(results[1].best_epoch, 5);
+  EXPECT_EQ(results[1].best_valid_accuracy, runs[1].back().valid_accuracy);
+  auto best = LoadCheckpoint(results[1].best_checkpoint, c10::Device(c10::kCPU));
+  auto last = LoadCheckpoint(results[1].last_checkpoint, c10::Device(c10::kCPU));
+  ASSERT_TRUE(best.ok()) << best.status();
+  ASSERT_TRUE(last.ok()) << last.status();
+  torch::NoGradGuard no_grad;
+  const auto x = torch::rand({2, 3, 32, 32});
+  EXPECT_TRUE(torch::equal(best->model->forward(x), last->model->forward(x)));
+
+  config.best_by = "loss";
   EXPECT_EQ(Trainer::Create(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
