@@ -52,6 +52,8 @@ TEST(TrainPresetTest, FastSetsItsRecipeAndNothingElse) {
   EXPECT_GT(config.label_smoothing, 0.0);
   EXPECT_TRUE(config.normalize_from_train);
   EXPECT_TRUE(config.preprocessing.tta_flip);
+  EXPECT_LT(config.valid_fraction, TrainConfig().valid_fraction);
+  EXPECT_EQ(config.best_by, "last");
   // Not the recipe's to choose: paths, the epoch count, the machine.
   EXPECT_EQ(config.dataset_root, "/data/pets");
   EXPECT_EQ(config.epochs, 12);

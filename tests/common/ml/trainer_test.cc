@@ -217,10 +217,11 @@ TEST_F(TrainerTest, FastRecipeTrainsWithItsOwnStatisticsAndSchedule) {
   ASSERT_TRUE(result->test_best.has_value());
   EXPECT_GE(result->test_best->accuracy, 0.9);
 
-  // Warmup over epoch 1 (8 batches: its first rate is peak / 8), then the
-  // cosine from the peak down towards 0 at the end of epoch 5.
+  // Warmup over epoch 1 (its first rate is peak / its batch count), then
+  // the cosine from the peak down towards 0 at the end of epoch 5.
   ASSERT_EQ(observer.epochs.size(), 5u);
-  EXPECT_DOUBLE_EQ(observer.epochs[0].learning_rate, config.learning_rate / 8);
+  const int64_t batches = static_cast<int64_t>((*trainer)->train_size() + config.batch_size - 1) / config.batch_size;
+  EXPECT_DOUBLE_EQ(observer.epochs[0].learning_rate, config.learning_rate / static_cast<double>(batches));
   EXPECT_DOUBLE_EQ(observer.epochs[1].learning_rate, config.learning_rate);
   for (size_t i = 2; i < observer.epochs.size(); ++i) {
     EXPECT_LT(observer.epochs[i].learning_rate, observer.epochs[i - 1].learning_rate) << "epoch " << i + 1;
