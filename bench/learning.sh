@@ -47,7 +47,7 @@ summary() {  # NAME LOG
     awk '/^epoch/ { printf "epoch %s minutes %s valid_acc %s\n", $2, $8, $6 }' "$log"
   else
     awk '$1 ~ /^[0-9]+$/ { m += $7 / 60; printf "epoch %s minutes %.2f valid_acc %s lr %s\n", $1, m, $4, $5 }' "$log"
-    grep -E "time budget|^best epoch" "$log" || true
+    grep -E "time budget|^best epoch|^test \((best|last) weights\)" "$log" || true
   fi
   python3 - "$name" "$log" <<'PY'
 import json, math, re, sys
