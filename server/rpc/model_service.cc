@@ -65,7 +65,10 @@ class ChunkWriter final : public grpc::ServerWriteReactor<v1::ModelChunk> {
 class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1::ImportModelRequest> {
  public:
   ImportReactor(ModelServiceImpl* service, grpc::CallbackServerContext* context, v1::Model* response)
-      : service_(service), context_(context), response_(response), watchdog_(std::make_shared<Watchdog>(context)) {
+      : service_(service),
+        context_(context),
+        response_(response),
+        watchdog_(std::make_shared<Watchdog>(context, &service->importing_)) {
     if (service_->options_.upload_timeout > absl::ZeroDuration()) {
       alarm_.Set(absl::ToChronoTime(absl::Now() + service_->options_.upload_timeout),
                  [watchdog = watchdog_](bool fired) {
@@ -77,7 +80,7 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      if (watchdog_->fired()) {
+      if (!watchdog_->Commit()) {
         return End(absl::DeadlineExceededError(absl::StrCat(
             "the upload did not finish within ",
             absl::FormatDuration(service_->options_.upload_timeout))));
@@ -111,33 +114,51 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
   void OnDone() override {
     watchdog_->Close();
     alarm_.Cancel();
-    ReleaseSlot();
+    watchdog_->ReleaseSlot();
     delete this;
   }
 
  private:
+  // It also holds the import slot: a stalled upload gives the slot back as
+  // the timeout cancels it, before its client can learn of the cancellation
+  // and retry; an upload whose import has begun keeps it until it answers.
   class Watchdog {
    public:
-    explicit Watchdog(grpc::CallbackServerContext* context) : context_(context) {}
+    Watchdog(grpc::CallbackServerContext* context, std::atomic<bool>* slot) : context_(context), slot_(slot) {}
     void Fire() {
       absl::MutexLock lock(&mu_);
       if (context_ == nullptr) return;
       fired_ = true;
+      if (!committed_) ReleaseSlotLocked();
       context_->TryCancel();
+    }
+    // The upload is complete: false if the timeout came first.
+    bool Commit() {
+      absl::MutexLock lock(&mu_);
+      committed_ = !fired_;
+      return committed_;
     }
     void Close() {
       absl::MutexLock lock(&mu_);
       context_ = nullptr;
     }
-    bool fired() {
+    void ReleaseSlot() {
       absl::MutexLock lock(&mu_);
-      return fired_;
+      ReleaseSlotLocked();
     }
 
    private:
+    void ReleaseSlotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      if (holds_slot_) slot_->store(false);
+      holds_slot_ = false;
+    }
+
     absl::Mutex mu_;
     grpc::CallbackServerContext* context_ ABSL_GUARDED_BY(mu_);
+    std::atomic<bool>* const slot_;
+    bool holds_slot_ ABSL_GUARDED_BY(mu_) = true;
     bool fired_ ABSL_GUARDED_BY(mu_) = false;
+    bool committed_ ABSL_GUARDED_BY(mu_) = false;
   };
 
   void Complete() {
@@ -156,16 +177,11 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
     End(absl::OkStatus());
   }
 
-  // Before the answer goes out: a client's next import must find the slot free.
-  void ReleaseSlot() {
-    if (holds_slot_) service_->importing_.store(false);
-    holds_slot_ = false;
-  }
-
   void End(const absl::Status& status) {
     bytes_.clear();
     bytes_.shrink_to_fit();
-    ReleaseSlot();
+    // Before the answer goes out: a client's next import must find the slot free.
+    watchdog_->ReleaseSlot();
     Finish(api::ToGrpcStatus(service_->policy_->redact.Status(status)));
   }
 
@@ -177,7 +193,6 @@ class ModelServiceImpl::ImportReactor final : public grpc::ServerReadReactor<v1:
   v1::ImportModelRequest request_;
   std::optional<v1::ImportModelHeader> header_;
   std::string bytes_;
-  bool holds_slot_ = true;
 };
 
 v1::Model ModelServiceImpl::Redacted(v1::Model model) const {
