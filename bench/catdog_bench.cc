@@ -22,6 +22,7 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "absl/strings/str_format.h"
 #include "common/data/image_folder.h"
 #include "common/data/image_io.h"
 #include "common/data/train_config.h"
@@ -163,6 +164,7 @@ int EvalSizes(const std::string& path, const std::string& test_root, const std::
     options.preprocessing = checkpoint->card.preprocessing;  // normalisation and mirror averaging as trained
     options.preprocessing.image_size = size;
     double accuracy[2] = {0, 0};
+    std::string recalls;  // the test photos', by class
     for (int k = 0; k < 2; ++k) {
       auto loader = catdog::common::BatchLoader::Create(k == 0 ? split.valid : test->samples, options);
       if (!loader.ok()) return fail(loader.status());
@@ -170,9 +172,13 @@ int EvalSizes(const std::string& path, const std::string& test_root, const std::
                                         options.preprocessing.tta_flip);
       if (!m.ok()) return fail(m.status());
       accuracy[k] = m->accuracy;
+      for (size_t c = 0; k == 1 && c < m->recall.size(); ++c) {
+        absl::StrAppendFormat(&recalls, "%s\"%s\":%.4f", c == 0 ? "" : ",", test->classes[c], m->recall[c]);
+      }
     }
     std::printf("{\"bench\":\"eval-sizes\",\"checkpoint\":\"%s\",\"size\":%d,\"valid_accuracy\":%.4f,"
-                "\"test_accuracy\":%.4f}\n", path.c_str(), size, accuracy[0], accuracy[1]);
+                "\"test_accuracy\":%.4f,\"test_recall\":{%s}}\n", path.c_str(), size, accuracy[0], accuracy[1],
+                recalls.c_str());
     std::fflush(stdout);
   }
   return 0;
