@@ -54,6 +54,7 @@ TEST(TrainPresetTest, FastSetsItsRecipeAndNothingElse) {
   EXPECT_TRUE(config.preprocessing.tta_flip);
   EXPECT_LT(config.valid_fraction, TrainConfig().valid_fraction);
   EXPECT_EQ(config.best_by, "last");
+  EXPECT_GT(config.eval_scale, 1.0);
   // Not the recipe's to choose: paths, the epoch count, the machine.
   EXPECT_EQ(config.dataset_root, "/data/pets");
   EXPECT_EQ(config.epochs, 12);

@@ -228,12 +228,13 @@ TEST_F(TrainerTest, FastRecipeTrainsWithItsOwnStatisticsAndSchedule) {
   }
   EXPECT_LT(observer.epochs.back().learning_rate, config.learning_rate / 2);
 
-  // The card carries the training split's own mean and std, and the mirror
-  // averaging, to serving.
+  // The card carries the training split's own mean and std, the mirror
+  // averaging and the larger evaluation size to serving.
   auto card = ReadModelCard(result->best_checkpoint);
   ASSERT_TRUE(card.ok()) << card.status();
   EXPECT_TRUE(card->preprocessing.normalize);
   EXPECT_TRUE(card->preprocessing.tta_flip);
+  EXPECT_EQ(card->preprocessing.image_size, 36);  // 1.125 x the 32 px trained on
   auto folder = ScanImageFolder(config.dataset_root);
   ASSERT_TRUE(folder.ok());
   const SplitResult split = StratifiedSplit(folder->samples, 2, config.valid_fraction, config.split_seed);
